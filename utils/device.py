@@ -1,0 +1,116 @@
+"""Frameworks, device and seeds: everything a chapter's set-up cell needs, in one call to :func:`setup`.
+
+PyTorch and TensorFlow share one machine: both get the same thread budget, and TensorFlow is told to grow
+its GPU memory instead of grabbing all of it, so a PyTorch model fits beside it on one Colab GPU.
+"""
+import os
+import platform
+import random
+from types import SimpleNamespace
+
+import numpy as np
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Must be in the environment before TensorFlow/Keras/tokenizers are first imported.
+FRAMEWORK_ENV = {
+    "KERAS_BACKEND": "tensorflow",      # Keras 3 reads this once, at import
+    "TF_CPP_MIN_LOG_LEVEL": "2",        # hide TensorFlow's start-up chatter, keep warnings and errors
+    "TF_FORCE_GPU_ALLOW_GROWTH": "true",  # share the GPU with PyTorch
+    "TOKENIZERS_PARALLELISM": "false",  # avoid the fork warning/deadlock with DataLoader workers
+}
+
+
+def device_name(requested: str | None = None) -> str:
+    """Resolve ``requested`` (or ``$COURSE_DEVICE``, default ``auto``) to ``cpu``, ``cuda`` or ``mps``.
+
+    ``auto`` means CUDA when present, else CPU; MPS is used only when asked for, because it gives
+    slightly different numbers and lacks some operations.
+    """
+    import torch
+
+    name = (requested or os.environ.get("COURSE_DEVICE") or "auto").strip().lower()
+    if name not in DEVICES:
+        raise ValueError(f"unknown device {name!r} (from COURSE_DEVICE or the argument); "
+                         f"accepted: {', '.join(DEVICES)}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    available = {"cpu": True, "cuda": torch.cuda.is_available(),
+                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if not available[name]:
+        raise ValueError(f"device {name!r} was requested but is not available here; use 'auto' or 'cpu'")
+    return name
+
+
+def configure_torch(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # can only be set once per process, before any parallel work
+        pass
+
+
+def configure_tensorflow(threads: int, use_gpu: bool) -> None:
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        if gpus and not use_gpu:
+            tf.config.set_visible_devices([], "GPU")  # keep both frameworks on the device we chose
+    except RuntimeError:  # TensorFlow already initialised (set-up cell run twice): settings stand
+        pass
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, PyTorch (CPU and CUDA) and TensorFlow/Keras."""
+    import keras
+    import torch
+
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow
+
+
+def setup(seed: int = 0, device: str | None = None, profile: str | None = None, threads: int | None = None,
+          verbose: bool = True) -> SimpleNamespace:
+    """Configure both frameworks, choose device and profile, seed everything; print a summary.
+
+    Returns a namespace with ``device`` (a ``torch.device``), ``profile`` (``'quick'``/``'full'``),
+    ``seed``, ``threads`` and ``versions``.
+    """
+    for key, value in FRAMEWORK_ENV.items():
+        os.environ.setdefault(key, value)
+    # isort: off
+    import torch  # torch before TensorFlow: the safe import order
+    import keras
+    import tensorflow as tf
+    # isort: on
+
+    from . import profile as profiles
+
+    threads = threads or int(os.environ.get("COURSE_THREADS", 0)) or os.cpu_count() or 1
+    name = device_name(device)
+    configure_torch(threads)
+    configure_tensorflow(threads, use_gpu=(name == "cuda"))
+    seed_everything(seed)
+    import matplotlib
+
+    matplotlib.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})  # small saved outputs
+    env = SimpleNamespace(
+        device=torch.device(name), profile=profiles.current(profile, device=name), seed=seed, threads=threads,
+        versions={"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+                  "tensorflow": tf.__version__, "keras": keras.__version__})
+    if verbose:
+        gpu = f" ({torch.cuda.get_device_name(0)})" if name == "cuda" else ""
+        print(" | ".join(f"{k} {v}" for k, v in env.versions.items()))
+        print(f"device: {name}{gpu} | profile: {env.profile} | seed: {seed} | threads: {threads}")
+    return env
