@@ -1,0 +1,470 @@
+"""Attention and the Transformer, in PyTorch and in Keras 3 (chapter 4; chapter 5's BERT is built from it).
+
+Names follow "Attention Is All You Need" and BERT, one class per box of the paper's diagram, so that
+pretrained BERT weights map one-to-one onto these modules.
+
+Shape legend
+    B   batch size
+    T   sequence length (Tq: queries, Tk: keys/values; T when they are the same)
+    D   model width ``d_model``
+    H   number of heads;  dk = dv = D // H  the width of one head
+    F   hidden width of the feed-forward sublayer ``d_ff``
+
+Masks everywhere in this module are boolean with **True = may attend (keep)** and False = masked, the
+convention of ``torch.nn.functional.scaled_dot_product_attention`` and Keras. (``torch.nn.MultiheadAttention``
+uses the opposite polarity for its ``key_padding_mask`` and boolean ``attn_mask``: True = ignore.)
+A 2-D mask of shape (B, Tk) is a *padding* mask (True = real token); 3-D (B, Tq, Tk) and 4-D masks must
+broadcast to (B, H, Tq, Tk): give the (T, T) ``causal_mask(T)`` as ``causal_mask(T)[None, None]`` (the decoder
+block adds it itself).
+
+The Keras classes (``KerasMultiHeadAttention``, ``KerasPositionwiseFeedForward``, ``KerasTransformerEncoderBlock``,
+``KerasTransformerDecoderBlock``) are created on first access, so importing this module for its PyTorch part
+never starts TensorFlow.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS = ("gelu", "relu")
+
+
+# ----------------------------------------------------------------------------------------------- masks etc.
+def causal_mask(T: int, device=None) -> torch.Tensor:
+    """(T, T) bool, True on and below the diagonal: position i may attend to positions j <= i."""
+    if not isinstance(T, int) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
+def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
+    """(max_len, d_model) float32 table PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(same)."""
+    if max_len < 1 or d_model < 2 or d_model % 2:
+        raise ValueError(f"need max_len >= 1 and an even d_model >= 2, got max_len={max_len}, d_model={d_model}")
+    position = torch.arange(max_len, dtype=torch.float64)[:, None]                  # (max_len, 1)
+    inv_freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (D/2,)
+    angles = position * inv_freq                                                    # (max_len, D/2)
+    pe = torch.empty(max_len, d_model, dtype=torch.float64)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(angles), torch.cos(angles)
+    return pe.float()
+
+
+def _expand_mask(mask: torch.Tensor | None, B: int, Tq: int, Tk: int) -> torch.Tensor | None:
+    """Padding mask (B, Tk) -> (B, 1, 1, Tk); a mask of 3 dims (B, Tq, Tk) -> (B, 1, Tq, Tk); 4 dims as is."""
+    if mask is None:
+        return None
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+    if mask.dim() == 2:
+        if tuple(mask.shape) != (B, Tk):
+            raise ValueError(f"a 2-D mask is a padding mask of shape (B, Tk) = ({B}, {Tk}), got {tuple(mask.shape)};"
+                             " give a (Tq, Tk) mask such as causal_mask(T) as mask[None, None]")
+        return mask[:, None, None, :]                                               # (B, 1, 1, Tk)
+    if mask.dim() == 3:
+        return mask[:, None]                                                        # (B, 1, Tq, Tk)
+    if mask.dim() == 4:
+        return mask
+    raise ValueError(f"mask must have 2, 3 or 4 dims, got shape {tuple(mask.shape)}")
+
+
+# ------------------------------------------------------------------------------------------ PyTorch part
+def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):
+    """softmax(q k^T / sqrt(dk)) v, the readable way.
+
+    q (B, H, Tq, dk), k (B, H, Tk, dk), v (B, H, Tk, dv); ``mask`` bool broadcastable to (B, H, Tq, Tk),
+    True = may attend. ``dropout`` is None or a callable (e.g. ``nn.Dropout``) applied to the weights.
+    Returns ``(out (B, H, Tq, dv), weights (B, H, Tq, Tk))``; the weights are those before dropout.
+    """
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}; need "
+                         "q (..., Tq, dk), k (..., Tk, dk), v (..., Tk, dv)")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])                     # (B, H, Tq, Tk)
+    if mask is not None:
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+        # the most negative finite number, not -inf: a row with every key masked stays finite (uniform)
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    weights = scores.softmax(dim=-1)                                                 # over the keys
+    out = (dropout(weights) if dropout is not None else weights) @ v               # (B, H, Tq, dv)
+    return out, weights
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention: H heads of width D/H, each ``scaled_dot_product_attention``, concatenated.
+
+    ``forward(x (B, Tq, D), context (B, Tk, D) or None, mask) -> (B, Tq, D)``; ``context=None`` is
+    self-attention. ``mask``: padding mask (B, Tk) bool (True = real token) or bool broadcastable to
+    (B, H, Tq, Tk) (True = may attend). The last attention weights (B, H, Tq, Tk) are kept in
+    ``self.last_weights`` (None on the fused path, which never materialises them).
+    ``fused=True`` calls ``torch.nn.functional.scaled_dot_product_attention`` (same numbers, faster).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True, fused: bool = False):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+        self.d_model, self.num_heads, self.d_head = d_model, num_heads, d_model // num_heads
+        self.query = nn.Linear(d_model, d_model, bias=bias)
+        self.key = nn.Linear(d_model, d_model, bias=bias)
+        self.value = nn.Linear(d_model, d_model, bias=bias)
+        self.output = nn.Linear(d_model, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+        self.fused = fused
+        self.last_weights = None
+
+    def split_heads(self, x):
+        """(B, T, D) -> (B, H, T, dk)."""
+        B, T, _ = x.shape
+        return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
+
+    def forward(self, x, context=None, mask=None):
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x must have shape (B, T, {self.d_model}), got {tuple(x.shape)}")
+        context = x if context is None else context
+        B, Tq, _ = x.shape
+        mask = _expand_mask(mask, B, Tq, context.shape[1])
+        q = self.split_heads(self.query(x))                                          # (B, H, Tq, dk)
+        k = self.split_heads(self.key(context))                                      # (B, H, Tk, dk)
+        v = self.split_heads(self.value(context))                                    # (B, H, Tk, dk)
+        if self.fused:
+            p = self.dropout.p if self.training else 0.0
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            self.last_weights = None
+        else:
+            heads, weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)
+            self.last_weights = weights.detach()
+        heads = heads.transpose(1, 2).reshape(B, Tq, self.d_model)                    # (B, Tq, H*dk) = (B, Tq, D)
+        return self.output(heads)
+
+
+def _activation(name: str):
+    if name == "gelu":
+        return nn.GELU()  # exact erf form, as BERT (not the tanh approximation)
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+class PositionwiseFeedForward(nn.Module):
+    """dense_out(dropout(act(dense_in(x)))), applied to every position on its own. (B, T, D) -> (B, T, D)."""
+
+    def __init__(self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0):
+        super().__init__()
+        self.dense_in = nn.Linear(d_model, d_ff)
+        self.activation = _activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.dense_out = nn.Linear(d_ff, d_model)
+
+    def forward(self, x):
+        return self.dense_out(self.dropout(self.activation(self.dense_in(x))))
+
+
+class _Residual(nn.Module):
+    """Shared by the blocks: post-LN ``norm(x + drop(f(x)))`` or pre-LN ``x + drop(f(norm(x)))``."""
+
+    def residual(self, x, sublayer, norm):
+        if self.norm_first:
+            return x + self.residual_dropout(sublayer(norm(x)))
+        return norm(x + self.residual_dropout(sublayer(x)))
+
+
+class TransformerEncoderBlock(_Residual):
+    """Self-attention then feed-forward, each wrapped in a residual connection and layer norm.
+
+    ``forward(x (B, T, D), mask) -> (B, T, D)``; ``mask`` as in :class:`MultiHeadAttention`.
+    Post-LN (the paper and BERT) when ``norm_first=False``; pre-LN (GPT-2 style) otherwise.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu",
+                 norm_first: bool = False, layer_norm_eps: float = 1e-5):
+        super().__init__()
+        self.norm_first = norm_first
+        self.attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.attention_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, activation, dropout)
+        self.feed_forward_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.residual_dropout = nn.Dropout(dropout)
+
+    def forward(self, x, mask=None):
+        x = self.residual(x, lambda h: self.attention(h, mask=mask), self.attention_norm)
+        return self.residual(x, self.feed_forward, self.feed_forward_norm)
+
+
+class TransformerDecoderBlock(_Residual):
+    """Causal self-attention, cross-attention over the encoder ``memory``, feed-forward; each residual + norm.
+
+    ``forward(x (B, T, D), memory (B, S, D), self_mask, memory_mask) -> (B, T, D)``. The causal mask is
+    always applied to self-attention (unless ``causal=False``) and combined with ``self_mask`` (e.g. a
+    target padding mask (B, T)); ``memory_mask`` is e.g. the source padding mask (B, S).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu",
+                 norm_first: bool = False, layer_norm_eps: float = 1e-5, causal: bool = True):
+        super().__init__()
+        self.norm_first, self.causal = norm_first, causal
+        self.self_attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.self_attention_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.cross_attention = MultiHeadAttention(d_model, num_heads, dropout)
+        self.cross_attention_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.feed_forward = PositionwiseFeedForward(d_model, d_ff, activation, dropout)
+        self.feed_forward_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
+        self.residual_dropout = nn.Dropout(dropout)
+
+    def forward(self, x, memory, self_mask=None, memory_mask=None):
+        B, T, _ = x.shape
+        mask = _expand_mask(self_mask, B, T, T)
+        if self.causal:
+            causal = causal_mask(T, device=x.device)[None, None]                        # (1, 1, T, T)
+            mask = causal if mask is None else mask & causal
+        x = self.residual(x, lambda h: self.self_attention(h, mask=mask), self.self_attention_norm)
+        x = self.residual(x, lambda h: self.cross_attention(h, memory, memory_mask), self.cross_attention_norm)
+        return self.residual(x, self.feed_forward, self.feed_forward_norm)
+
+
+# -------------------------------------------------------------------------------------------- Keras part
+# Keras is imported lazily (inside the functions below and on first use of a Keras class), so that
+# importing this module for the PyTorch part never starts TensorFlow.
+def _keras():
+    import keras
+
+    return keras
+
+
+def _keras_expand_mask(mask):
+    """Keras twin of ``_expand_mask`` (the batch size is not checked: it may be symbolic)."""
+    from keras import ops
+
+    if mask is None:
+        return None
+    mask = ops.cast(mask, "bool")
+    rank = len(mask.shape)
+    if rank == 2:
+        return mask[:, None, None, :]                                               # (B, 1, 1, Tk)
+    if rank == 3:
+        return mask[:, None]                                                        # (B, 1, Tq, Tk)
+    if rank == 4:
+        return mask
+    raise ValueError(f"mask must have 2, 3 or 4 dims, got shape {tuple(mask.shape)}")
+
+
+def _keras_layer_classes():
+    """Define the Keras layers on first use (the class bodies need ``keras.layers.Layer``)."""
+    keras = _keras()
+    from keras import ops
+
+    class KerasMultiHeadAttention(keras.layers.Layer):
+        """Keras twin of :class:`MultiHeadAttention`: sublayers ``query``, ``key``, ``value``, ``output``
+        (``Dense``, kernels (in, out)). ``call(x, context=None, mask=None, training=None,
+        return_weights=False)``; mask as in PyTorch (True = may attend / real token)."""
+
+        def __init__(self, d_model, num_heads, dropout=0.0, bias=True, **kwargs):
+            super().__init__(**kwargs)
+            if d_model % num_heads:
+                raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+            self.d_model, self.num_heads, self.d_head = d_model, num_heads, d_model // num_heads
+            self.query = keras.layers.Dense(d_model, use_bias=bias, name="query")
+            self.key = keras.layers.Dense(d_model, use_bias=bias, name="key")
+            self.value = keras.layers.Dense(d_model, use_bias=bias, name="value")
+            self.output_dense = keras.layers.Dense(d_model, use_bias=bias, name="output")
+            self.dropout = keras.layers.Dropout(dropout)
+            self.supports_masking = True
+
+        @property
+        def output(self):  # the PyTorch name; Keras reserves ``Layer.output`` for the symbolic output
+            return self.output_dense
+
+        def split_heads(self, x):
+            x = ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.d_head))      # (B, T, H, dk)
+            return ops.transpose(x, (0, 2, 1, 3))                                      # (B, H, T, dk)
+
+        def call(self, x, context=None, mask=None, training=None, return_weights=False):
+            context = x if context is None else context
+            q = self.split_heads(self.query(x))                                        # (B, H, Tq, dk)
+            k = self.split_heads(self.key(context))                                    # (B, H, Tk, dk)
+            v = self.split_heads(self.value(context))                                  # (B, H, Tk, dk)
+            scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.d_head)  # (B, H, Tq, Tk)
+            mask = _keras_expand_mask(mask)
+            if mask is not None:
+                scores = ops.where(mask, scores, ops.full_like(scores, float(torch.finfo(torch.float32).min)))
+            weights = ops.softmax(scores, axis=-1)
+            heads = ops.matmul(self.dropout(weights, training=training), v)            # (B, H, Tq, dk)
+            heads = ops.transpose(heads, (0, 2, 1, 3))                                 # (B, Tq, H, dk)
+            out = self.output_dense(ops.reshape(heads, (ops.shape(heads)[0], -1, self.d_model)))  # (B, Tq, D)
+            return (out, weights) if return_weights else out
+
+        def compute_mask(self, x, mask=None):
+            return mask
+
+    class KerasPositionwiseFeedForward(keras.layers.Layer):
+        """Keras twin of :class:`PositionwiseFeedForward` (sublayers ``dense_in``, ``dense_out``)."""
+
+        def __init__(self, d_model, d_ff, activation="gelu", dropout=0.0, **kwargs):
+            super().__init__(**kwargs)
+            if activation not in ACTIVATIONS:
+                raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+            # Keras' gelu defaults to the tanh approximation; PyTorch's and BERT's is the exact erf form
+            act = (lambda z: keras.activations.gelu(z, approximate=False)) if activation == "gelu" else "relu"
+            self.dense_in = keras.layers.Dense(d_ff, activation=act, name="dense_in")
+            self.dropout = keras.layers.Dropout(dropout)
+            self.dense_out = keras.layers.Dense(d_model, name="dense_out")
+
+        def call(self, x, training=None):
+            return self.dense_out(self.dropout(self.dense_in(x), training=training))
+
+    class _KerasResidual(keras.layers.Layer):
+        def residual(self, x, sublayer, norm, training):
+            if self.norm_first:
+                return x + self.residual_dropout(sublayer(norm(x)), training=training)
+            return norm(x + self.residual_dropout(sublayer(x), training=training))
+
+    class KerasTransformerEncoderBlock(_KerasResidual):
+        """Keras twin of :class:`TransformerEncoderBlock`; ``call(x, mask=None, training=None)``,
+        mask (B, T) bool padding (True = real token) or broadcastable to (B, H, T, T)."""
+
+        def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", norm_first=False,
+                     layer_norm_eps=1e-5, **kwargs):
+            super().__init__(**kwargs)
+            self.norm_first = norm_first
+            self.attention = KerasMultiHeadAttention(d_model, num_heads, dropout, name="attention")
+            # Keras' LayerNormalization defaults to epsilon=1e-3, PyTorch's LayerNorm to 1e-5
+            self.attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps, name="attention_norm")
+            self.feed_forward = KerasPositionwiseFeedForward(d_model, d_ff, activation, dropout, name="feed_forward")
+            self.feed_forward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps,
+                                                                     name="feed_forward_norm")
+            self.residual_dropout = keras.layers.Dropout(dropout)
+            self.supports_masking = True
+
+        def call(self, x, mask=None, training=None):
+            x = self.residual(x, lambda h: self.attention(h, mask=mask, training=training), self.attention_norm,
+                              training)
+            return self.residual(x, lambda h: self.feed_forward(h, training=training), self.feed_forward_norm,
+                                 training)
+
+        def compute_mask(self, x, mask=None):
+            return mask
+
+    class KerasTransformerDecoderBlock(_KerasResidual):
+        """Keras twin of :class:`TransformerDecoderBlock`; ``call(x, memory, self_mask=None,
+        memory_mask=None, training=None)``."""
+
+        def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", norm_first=False,
+                     layer_norm_eps=1e-5, causal=True, **kwargs):
+            super().__init__(**kwargs)
+            self.norm_first, self.causal = norm_first, causal
+            self.self_attention = KerasMultiHeadAttention(d_model, num_heads, dropout, name="self_attention")
+            self.self_attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps)
+            self.cross_attention = KerasMultiHeadAttention(d_model, num_heads, dropout, name="cross_attention")
+            self.cross_attention_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps)
+            self.feed_forward = KerasPositionwiseFeedForward(d_model, d_ff, activation, dropout, name="feed_forward")
+            self.feed_forward_norm = keras.layers.LayerNormalization(epsilon=layer_norm_eps)
+            self.residual_dropout = keras.layers.Dropout(dropout)
+
+        def call(self, x, memory, self_mask=None, memory_mask=None, training=None):
+            T = ops.shape(x)[1]
+            mask = _keras_expand_mask(self_mask)
+            if self.causal:
+                causal = ops.tril(ops.ones((T, T), dtype="bool"))[None, None]                 # (1, 1, T, T)
+                mask = causal if mask is None else ops.logical_and(mask, causal)
+            x = self.residual(x, lambda h: self.self_attention(h, mask=mask, training=training),
+                              self.self_attention_norm, training)
+            x = self.residual(x, lambda h: self.cross_attention(h, memory, mask=memory_mask, training=training),
+                              self.cross_attention_norm, training)
+            return self.residual(x, lambda h: self.feed_forward(h, training=training), self.feed_forward_norm,
+                                 training)
+
+    return {cls.__name__: cls for cls in (KerasMultiHeadAttention, KerasPositionwiseFeedForward,
+                                          KerasTransformerEncoderBlock, KerasTransformerDecoderBlock)}
+
+
+_KERAS_CLASSES = {}
+_KERAS_NAMES = ("KerasMultiHeadAttention", "KerasPositionwiseFeedForward", "KerasTransformerEncoderBlock",
+                "KerasTransformerDecoderBlock")
+
+
+def __getattr__(name):  # module-level lazy attributes (PEP 562): the Keras classes are built on first access
+    if name in _KERAS_NAMES:
+        if not _KERAS_CLASSES:
+            _KERAS_CLASSES.update(_keras_layer_classes())
+        return _KERAS_CLASSES[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# ------------------------------------------------------------------------------------ weights across
+def _copy_linear(linear: nn.Linear, dense) -> None:
+    """torch Linear weight (out, in) -> Keras Dense kernel (in, out); bias as is."""
+    dense.kernel.assign(linear.weight.detach().cpu().numpy().T)
+    if linear.bias is not None:
+        dense.bias.assign(linear.bias.detach().cpu().numpy())
+
+
+def _copy_norm(norm: nn.LayerNorm, keras_norm) -> None:
+    keras_norm.gamma.assign(norm.weight.detach().cpu().numpy())
+    keras_norm.beta.assign(norm.bias.detach().cpu().numpy())
+
+
+def _build(keras_layer, d_model: int, n_inputs: int) -> None:
+    """Call a Keras layer once on zeros so its weights exist (Keras creates them on first call)."""
+    if keras_layer.built:
+        return
+    import numpy as np
+
+    xs = [np.zeros((1, 2, d_model), dtype="float32") for _ in range(n_inputs)]
+    keras_layer(*xs)
+
+
+def copy_attention_to_keras(torch_attention: MultiHeadAttention, keras_attention) -> None:
+    """Copy the four projections of a PyTorch :class:`MultiHeadAttention` into a ``KerasMultiHeadAttention``."""
+    _build(keras_attention, torch_attention.d_model, 1)
+    for name in ("query", "key", "value", "output"):
+        _copy_linear(getattr(torch_attention, name), getattr(keras_attention, name))
+
+
+def _copy_feed_forward(torch_ff, keras_ff) -> None:
+    _copy_linear(torch_ff.dense_in, keras_ff.dense_in)
+    _copy_linear(torch_ff.dense_out, keras_ff.dense_out)
+
+
+def copy_encoder_block_to_keras(torch_block: TransformerEncoderBlock, keras_block) -> None:
+    """Copy every weight of a PyTorch encoder block into a ``KerasTransformerEncoderBlock`` of the same sizes."""
+    _build(keras_block, torch_block.attention.d_model, 1)
+    copy_attention_to_keras(torch_block.attention, keras_block.attention)
+    _copy_norm(torch_block.attention_norm, keras_block.attention_norm)
+    _copy_feed_forward(torch_block.feed_forward, keras_block.feed_forward)
+    _copy_norm(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
+
+
+def copy_decoder_block_to_keras(torch_block: TransformerDecoderBlock, keras_block) -> None:
+    """Copy every weight of a PyTorch decoder block into a ``KerasTransformerDecoderBlock`` of the same sizes."""
+    _build(keras_block, torch_block.self_attention.d_model, 2)
+    for name in ("self_attention", "cross_attention"):
+        copy_attention_to_keras(getattr(torch_block, name), getattr(keras_block, name))
+        _copy_norm(getattr(torch_block, name + "_norm"), getattr(keras_block, name + "_norm"))
+    _copy_feed_forward(torch_block.feed_forward, keras_block.feed_forward)
+    _copy_norm(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
+
+
+# ------------------------------------------------------------------------- library layouts (for checks)
+def copy_attention_to_torch_mha(attention: MultiHeadAttention, mha: nn.MultiheadAttention) -> None:
+    """Copy into ``torch.nn.MultiheadAttention``, which packs W_q, W_k, W_v into one ``in_proj_weight`` (3D, D)."""
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([attention.query.weight, attention.key.weight, attention.value.weight]))
+        mha.out_proj.weight.copy_(attention.output.weight)
+        if attention.query.bias is not None:
+            mha.in_proj_bias.copy_(torch.cat([attention.query.bias, attention.key.bias, attention.value.bias]))
+            mha.out_proj.bias.copy_(attention.output.bias)
+
+
+def copy_attention_to_keras_mha(attention: MultiHeadAttention, keras_mha) -> None:
+    """Copy into ``keras.layers.MultiHeadAttention`` (built), whose EinsumDense kernels keep the heads apart:
+    query/key/value kernel (D, H, dk), bias (H, dk); output kernel (H, dk, D), bias (D,)."""
+    H, dk, D = attention.num_heads, attention.d_head, attention.d_model
+    for name, dense in (("query", keras_mha._query_dense), ("key", keras_mha._key_dense),
+                        ("value", keras_mha._value_dense)):
+        linear = getattr(attention, name)
+        dense.kernel.assign(linear.weight.detach().cpu().numpy().T.reshape(D, H, dk))
+        if linear.bias is not None:
+            dense.bias.assign(linear.bias.detach().cpu().numpy().reshape(H, dk))
+    keras_mha._output_dense.kernel.assign(attention.output.weight.detach().cpu().numpy().T.reshape(H, dk, D))
+    if attention.output.bias is not None:
+        keras_mha._output_dense.bias.assign(attention.output.bias.detach().cpu().numpy())
