@@ -90,27 +90,12 @@ def test_no_bias_and_gradients_flow():
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
-def copy_pairs(pairs):
-    """Copy weight and bias of each (ours, torch's) pair of Linear/LayerNorm modules."""
-    with torch.no_grad():
-        for mine, theirs in pairs:
-            theirs.weight.copy_(mine.weight)
-            theirs.bias.copy_(mine.bias)
-
-
-def copy_block_to_torch_layer(block, layer):
-    A.copy_attention_to_torch_mha(block.attention, layer.self_attn)
-    ff = block.feed_forward
-    copy_pairs(((ff.dense_in, layer.linear1), (ff.dense_out, layer.linear2),
-                (block.attention_norm, layer.norm1), (block.feed_forward_norm, layer.norm2)))
-
-
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_encoder_block_matches_torch_layer(norm_first):
     block = A.TransformerEncoderBlock(D, H, FF, norm_first=norm_first).eval()
     layer = nn.TransformerEncoderLayer(D, H, FF, dropout=0.0, activation="gelu", batch_first=True,
                                        norm_first=norm_first).eval()
-    copy_block_to_torch_layer(block, layer)
+    A.copy_encoder_block_to_torch_layer(block, layer)
     x, keep = torch.randn(B, T, D), padding_mask([T, 3], T)
     out = block(x, mask=keep)
     expected = layer(x, src_key_padding_mask=~keep)
@@ -120,11 +105,7 @@ def test_encoder_block_matches_torch_layer(norm_first):
 def test_decoder_block_matches_torch_layer():
     block = A.TransformerDecoderBlock(D, H, FF, activation="relu").eval()
     layer = nn.TransformerDecoderLayer(D, H, FF, dropout=0.0, activation="relu", batch_first=True).eval()
-    A.copy_attention_to_torch_mha(block.self_attention, layer.self_attn)
-    A.copy_attention_to_torch_mha(block.cross_attention, layer.multihead_attn)
-    copy_pairs(((block.feed_forward.dense_in, layer.linear1), (block.feed_forward.dense_out, layer.linear2),
-                (block.self_attention_norm, layer.norm1), (block.cross_attention_norm, layer.norm2),
-                (block.feed_forward_norm, layer.norm3)))
+    A.copy_decoder_block_to_torch_layer(block, layer)
     x, memory, keep = torch.randn(B, T, D), torch.randn(B, S, D), padding_mask([S, 2], S)
     out = block(x, memory, memory_mask=keep)
     expected = layer(x, memory, tgt_mask=~A.causal_mask(T), memory_key_padding_mask=~keep)
@@ -190,3 +171,70 @@ def test_keras_layers_bad_input_and_lazy_names():
         A.KerasPositionwiseFeedForward(D, FF, activation="swish")
     with pytest.raises(AttributeError, match="no attribute"):
         A.KerasSomethingElse  # noqa: B018
+
+
+# ------------------------------------------------------------------------------------- task and models
+def test_dates_are_split_by_day_and_encode_round_trip():
+    train_days, test_days = A.split_calendar(2000, 2001, test_fraction=0.2)
+    assert len(train_days) + len(test_days) == 731 and not set(train_days) & set(test_days)
+    pairs = A.make_date_pairs(test_days, 50, seed=3)
+    assert pairs == A.make_date_pairs(test_days, 50, seed=3)                           # seeded
+    import datetime
+    assert all(datetime.date.fromisoformat(iso) in test_days for _, iso in pairs)
+    d = datetime.date(2026, 11, 22)
+    assert [f(d) for f in A.DATE_FORMATS][:2] == ["22 November 2026", "November 22, 2026"]
+    assert A.DATE_FORMATS[7](d) == "the 22nd of November, 2026"
+    vocab = A.CharVocab([s for s, _ in pairs] + [t for _, t in pairs])
+    ids = vocab.encode([t for _, t in pairs], 12, bos=True, eos=True)
+    assert ids.shape == (50, 12) and torch.all(ids[:, 0] == vocab.BOS)
+    assert vocab.decode(ids[:, 1:]) == [t for _, t in pairs]
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        vocab.encode(["~"], 5)
+    with pytest.raises(ValueError, match="more than length"):
+        vocab.encode(["2026-11-22"], 5)
+
+
+@pytest.mark.parametrize("kind", ["transformer", "rnn"])
+def test_seq2seq_models_shapes_and_greedy_decode(kind):
+    V, S_len, T_len = 20, 9, 6
+    if kind == "transformer":
+        model = A.Seq2SeqTransformer(V, V, S_len, d_model=16, num_heads=2, d_ff=32, num_encoder_layers=1,
+                                     num_decoder_layers=1)
+    else:
+        model = A.RNNSeq2Seq(V, V, S_len, embed_dim=8, hidden=16)
+    src = torch.randint(3, V, (4, S_len))
+    src[1, 5:] = 0                                                                     # padding
+    tgt_in = torch.randint(3, V, (4, T_len))
+    logits = model(torch.cat([src, tgt_in], 1))
+    assert logits.shape == (4, T_len, V)
+    # teacher forcing and step-by-step decoding agree: greedy output fed back gives the same logits
+    out = A.greedy_decode(model, src, T_len)
+    assert out.shape == (4, T_len)
+    memory, mask = model.encode(src)
+    again = model.decode(memory, mask, torch.cat([torch.ones(4, 1, dtype=torch.long), out[:, :-1]], 1))
+    assert torch.equal(again.argmax(-1), out)
+
+
+def test_bleu_against_hand_computed_values():
+    # Papineni et al.'s example: "the" x7 against "the cat is on the mat": clipped unigram precision 2/7
+    cand, ref = "the the the the the the the".split(), "the cat is on the mat".split()
+    assert A.bleu([cand], [ref], max_n=1) == pytest.approx(2 / 7)                      # c=7 > r=6: BP=1
+    # p1 = 5/6, p2 = 3/5, equal lengths: BLEU-2 = sqrt(1/2)
+    assert A.bleu(["the cat sat on the mat".split()], [ref], max_n=2) == pytest.approx(np.sqrt(0.5))
+    # a too-short candidate: p1 = p2 = 1, BP = exp(1 - 6/2)
+    assert A.bleu(["the cat".split()], [ref], max_n=2) == pytest.approx(np.exp(-2))
+    assert A.bleu(["abc"], ["abc"]) == 0.0                                             # no 4-gram at all
+    assert A.bleu(["2026-11-22"], ["2026-11-22"]) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="as many candidates"):
+        A.bleu(["a"], [])
+    assert A.exact_match(["a", "b"], ["a", "c"]) == 0.5
+
+
+def test_additive_attention_weights():
+    att = A.AdditiveAttention(6, 8, 5)
+    keys, keep = torch.randn(B, S, 8), padding_mask([S, 3], S)
+    context, w = att(torch.randn(B, 6), keys, keep)
+    assert context.shape == (B, 8) and w.shape == (B, S)
+    np.testing.assert_allclose(w.sum(-1).detach(), torch.ones(B), atol=1e-6)
+    assert torch.all(w[1, 3:] == 0)
+    np.testing.assert_allclose(context.detach(), (w[:, :, None] * keys).sum(1).detach(), atol=1e-6)
