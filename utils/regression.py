@@ -179,7 +179,7 @@ class SoftmaxRegression(nn.Module):
 
 
 def fit_softmax_regression(X, y, num_classes: int, epochs: int = 30, lr: float = 0.3, weight_decay: float = 1e-4,
-                           batch_size: int = 64, device="cpu", seed: int = 0, progress: bool = False):
+                           batch_size: int = 64, device="cpu", seed: int = 0, progress: bool = False, log_dir=None):
     """Train :class:`SoftmaxRegression` with mini-batch SGD on arrays X (N, D), y (N,); return (model, history)."""
     from .train import fit
 
@@ -189,5 +189,6 @@ def fit_softmax_regression(X, y, num_classes: int, epochs: int = 30, lr: float =
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X_t, y_t), batch_size=batch_size, shuffle=True)
     model = SoftmaxRegression(X_t[0].numel(), num_classes)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs, device=device, progress=progress)
+    history = fit(model, loader, nn.CrossEntropyLoss(), optimizer, epochs, device=device, progress=progress,
+                  log_dir=log_dir)
     return model.cpu().eval(), history

@@ -64,12 +64,14 @@ def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy) -> dict:
 
 
 def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_loader=None, metric=accuracy,
-        scheduler=None, clip_grad_norm: float | None = None, checkpoint=None, progress: bool = True) -> dict:
+        scheduler=None, clip_grad_norm: float | None = None, checkpoint=None, progress: bool = True,
+        log_dir=None) -> dict:
     """Train ``model`` for ``epochs`` epochs; return history ``{"train_loss": [...], "val_loss": [...], ...}``.
 
     ``metric(outputs, targets) -> float`` is reported as ``train_metric``/``val_metric`` (``None`` skips it).
     ``scheduler.step()`` runs once per batch. With ``checkpoint`` (a path), state is saved after every
-    epoch and an existing checkpoint is resumed from, continuing the same run.
+    epoch and an existing checkpoint is resumed from, continuing the same run. With ``log_dir``, each
+    epoch's numbers are also written for TensorBoard (``tensorboard --logdir <parent folder>``).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -84,6 +86,11 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
         torch.set_rng_state(state["rng"])  # same shuffling as an uninterrupted run
         history, start = state["history"], state["epoch"]
     bar = tqdm(total=(epochs - start) * len(train_loader), disable=not progress, desc="training", unit="batch")
+    writer = None
+    if log_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter  # imported only when asked for: it is slow
+
+        writer = SummaryWriter(str(log_dir))
     for epoch in range(start, epochs):
         model.train()
         total_loss = total_metric = 0.0
@@ -111,11 +118,17 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
             val = evaluate(model, val_loader, loss_fn, device, metric)
             history["val_loss"].append(val["loss"])
             history["val_metric"].append(val.get("metric"))
-        bar.set_postfix({k: f"{v[-1]:.4f}" for k, v in history.items() if v and v[-1] is not None})
+        latest = {k: v[-1] for k, v in history.items() if v and v[-1] is not None}
+        bar.set_postfix({k: f"{v:.4f}" for k, v in latest.items()})
+        if writer is not None:
+            for key, value in latest.items():
+                writer.add_scalar(key, value, epoch + 1)
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "rng": torch.get_rng_state(), "history": history, "epoch": epoch + 1})
     bar.close()
+    if writer is not None:
+        writer.close()
     return {k: v for k, v in history.items() if v and v[0] is not None}
