@@ -238,3 +238,19 @@ def test_additive_attention_weights():
     np.testing.assert_allclose(w.sum(-1).detach(), torch.ones(B), atol=1e-6)
     assert torch.all(w[1, 3:] == 0)
     np.testing.assert_allclose(context.detach(), (w[:, :, None] * keys).sum(1).detach(), atol=1e-6)
+
+
+def test_keras_encoder_block_in_a_functional_model_receives_the_embedding_mask():
+    import keras
+
+    ids = keras.Input((None,), dtype="int32")
+    embedding = keras.layers.Embedding(30, D, mask_zero=True)                          # mask: id != 0
+    block = A.KerasTransformerEncoderBlock(D, H, FF)
+    model = keras.Model(ids, block(embedding(ids)))
+    x = np.random.default_rng(0).integers(1, 30, (B, T))
+    x[1, 3:] = 0
+    vectors = np.asarray(embedding(x))                                                 # plain array: no mask attached
+    explicit = block(vectors, mask=x != 0)
+    np.testing.assert_allclose(np.asarray(model(x)), np.asarray(explicit), atol=1e-6)
+    unmasked = block(vectors)
+    assert np.abs(np.asarray(unmasked)[1, :3] - np.asarray(explicit)[1, :3]).max() > 1e-4  # the mask mattered
