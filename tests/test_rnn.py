@@ -142,6 +142,8 @@ def test_clear_errors():
         layer(torch.zeros(B, T, D), torch.zeros(1, B, H))
     with pytest.raises(ValueError, match=r"\(1, 2, 4\), got \(2, 4\)"):
         layer(torch.zeros(B, T, D), (torch.zeros(B, H), torch.zeros(B, H)))
+    with pytest.raises(ValueError, match="a GRU state is one tensor"):
+        rnn.ScratchRNN("gru", D, H)(torch.zeros(B, T, D), (torch.zeros(1, B, H), torch.zeros(1, B, H)))
     with pytest.raises(ValueError, match="longer than the window"):
         rnn.make_windows(np.arange(5.0), 5)
     with pytest.raises(ValueError, match="temperature"):

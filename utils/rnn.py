@@ -89,10 +89,13 @@ class ScratchRNN(nn.Module):
         if state is None:
             zeros = x.new_zeros(B, H)
             return (zeros, zeros) if self.cell == "lstm" else zeros
-        parts = state if self.cell == "lstm" else (state,)
         if self.cell == "lstm" and not (isinstance(state, tuple | list) and len(state) == 2):
             raise ValueError(f"an LSTM state is a tuple (h, c) of two tensors of shape {expected}, "
                              f"got {type(state).__name__}")
+        if self.cell != "lstm" and not isinstance(state, torch.Tensor):
+            raise ValueError(f"a {self.cell.upper()} state is one tensor of shape {expected}, "
+                             f"got {type(state).__name__}")
+        parts = state if self.cell == "lstm" else (state,)
         for s in parts:
             if tuple(s.shape) != expected:
                 raise ValueError(f"state tensors must have shape (layers, B, H) = {expected}, got {tuple(s.shape)}")
