@@ -1,0 +1,538 @@
+"""BERT (Devlin et al., 2018), built from chapter 4's encoder blocks, with the pieces around it: a WordPiece
+tokenizer, the masked-LM and next-sentence-prediction data, heads and loss, and loaders for real weights.
+
+Module and parameter names follow the paper and Hugging Face's ``BertModel`` (``embeddings.word_embeddings``,
+``encoder.layer.3``, ``pooler.dense``, ``cls.predictions``, ``classifier``...), so a checkpoint maps onto this
+model with one small rename table (:data:`HF_BLOCK_NAMES`) for the inside of an encoder block, whose names
+come from ``utils.attention``.
+
+Shape legend
+    B   batch size
+    T   sequence length in tokens ([CLS] A [SEP] B [SEP] and padding included)
+    D   hidden size ``hidden_size``
+    H   attention heads;  D / H the width of one head
+    F   feed-forward width ``intermediate_size``
+    V   vocabulary size
+    M   number of masked positions in a batch (masked LM predicts only there)
+    C   number of classes of a classification head
+
+Attention masks: ``attention_mask`` is (B, T) with 1/True = real token, 0/False = padding, as in Hugging Face.
+When it is None our models derive it from ``input_ids != pad_token_id``; Hugging Face instead attends to
+every position, padding included (chapter 5's pitfalls show what that does).
+
+The Keras model (:class:`KerasBertModel`) is created on first access, so importing this module never
+starts TensorFlow.
+"""
+import json
+import pathlib
+import re
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import nn
+
+from .attention import TransformerEncoderBlock
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 in a vocabulary we train
+IGNORE_INDEX = -100  # label of positions that are not predicted (PyTorch's cross_entropy default)
+
+
+@dataclass
+class BertConfig:
+    """Sizes of a BERT model; field names are those of Hugging Face's ``config.json``, so it loads directly."""
+    vocab_size: int = 30522                  # V: WordPiece vocabulary size
+    hidden_size: int = 768                   # D: width of every token vector
+    num_hidden_layers: int = 12              # encoder blocks stacked
+    num_attention_heads: int = 12            # H: heads per block (D must divide by H)
+    intermediate_size: int = 3072            # F: feed-forward width (4 D in the paper)
+    hidden_act: str = "gelu"                 # exact erf GELU, as the original BERT
+    hidden_dropout_prob: float = 0.1         # dropout on embeddings and on each sublayer's output
+    attention_probs_dropout_prob: float = 0.1  # dropout on the attention weights
+    max_position_embeddings: int = 512       # longest sequence the learned position table covers
+    type_vocab_size: int = 2                 # segments: 0 = sentence A, 1 = sentence B
+    layer_norm_eps: float = 1e-12            # BERT's LayerNorm epsilon (PyTorch's default is 1e-5)
+    pad_token_id: int = 0                    # id of [PAD]
+    initializer_range: float = 0.02          # std of the normal initialisation of every weight matrix
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"hidden_size={self.hidden_size} must be divisible by "
+                             f"num_attention_heads={self.num_attention_heads}")
+
+    @classmethod
+    def from_json(cls, path) -> "BertConfig":
+        """Read a Hugging Face ``config.json`` (a file, or a folder holding one); unknown keys are ignored."""
+        path = pathlib.Path(path)
+        path = path / "config.json" if path.is_dir() else path
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("model_type", "bert") != "bert":
+            raise ValueError(f"{path} describes a {raw['model_type']!r} model, not 'bert'")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT's initialisation, for ``model.apply``: weights ~ N(0, std), biases 0, LayerNorm gain 1."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+    if isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def bool_attention_mask(input_ids: torch.Tensor, attention_mask, pad_token_id: int) -> torch.Tensor:
+    """(B, T) bool, True = real token: ``attention_mask`` (0/1 or bool) or, when None, ``input_ids != pad``."""
+    if attention_mask is None:
+        return input_ids != pad_token_id
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
+                         f"got {tuple(attention_mask.shape)}")
+    return attention_mask.bool()
+
+
+# ---------------------------------------------------------------------------------------------- the model
+class BertEmbeddings(nn.Module):
+    """x = LayerNorm(word + position + token-type embeddings), then dropout. ids (B, T) -> (B, T, D)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # HF's capitalised name
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.max_positions = config.max_position_embeddings
+
+    def forward(self, input_ids, token_type_ids=None):
+        B, T = input_ids.shape
+        if T > self.max_positions:
+            raise ValueError(f"sequence of {T} tokens is longer than max_position_embeddings={self.max_positions}")
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        positions = torch.arange(T, device=input_ids.device)                            # (T,)
+        x = (self.word_embeddings(input_ids)                                             # (B, T, D)
+             + self.position_embeddings(positions)[None]                                 # (1, T, D) broadcast
+             + self.token_type_embeddings(token_type_ids))                               # (B, T, D)
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertEncoder(nn.Module):
+    """A stack of post-LN ``utils.attention.TransformerEncoderBlock``s: ``layer[i]`` as in Hugging Face."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList([
+            TransformerEncoderBlock(config.hidden_size, config.num_attention_heads, config.intermediate_size,
+                                    dropout=config.hidden_dropout_prob, activation=config.hidden_act,
+                                    norm_first=False, layer_norm_eps=config.layer_norm_eps)
+            for _ in range(config.num_hidden_layers)])
+        for block in self.layer:  # the block has one dropout rate; BERT's attention weights have their own
+            block.attention.dropout.p = config.attention_probs_dropout_prob
+
+    def forward(self, x, mask=None, output_hidden_states: bool = False):
+        """x (B, T, D), mask (B, T) bool (True = real token) -> (B, T, D), or the list of all L+1 states."""
+        states = [x]
+        for block in self.layer:
+            states.append(block(states[-1], mask=mask))
+        return states if output_hidden_states else states[-1]
+
+
+class BertPooler(nn.Module):
+    """pooled = tanh(W h_[CLS] + b): the [CLS] vector through one dense layer. (B, T, D) -> (B, D)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.Tanh()
+
+    def forward(self, sequence_output):
+        return self.activation(self.dense(sequence_output[:, 0]))
+
+
+class BertModel(nn.Module):
+    """Embeddings -> encoder -> pooler. ``forward(input_ids (B, T), attention_mask (B, T) or None,
+    token_type_ids (B, T) or None) -> (sequence_output (B, T, D), pooled_output (B, D))``."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config)
+        self.apply(lambda m: init_bert_weights(m, config.initializer_range))
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
+        mask = bool_attention_mask(input_ids, attention_mask, self.config.pad_token_id)    # (B, T)
+        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), mask)  # (B, T, D)
+        return sequence_output, self.pooler(sequence_output)
+
+
+class BertForSequenceClassification(nn.Module):
+    """BERT + dropout + a linear layer on the pooled [CLS] vector. ids (B, T) -> logits (B, C).
+
+    ``forward(input_ids)`` alone works (the mask comes from the padding), so ``utils.train.fit`` can drive it.
+    """
+
+    def __init__(self, config: BertConfig, num_labels: int = 2):
+        super().__init__()
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        init_bert_weights(self.classifier, config.initializer_range)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(pooled))
+
+
+# ----------------------------------------------------------------------------------- pre-training heads
+class BertPredictionHeadTransform(nn.Module):
+    """h -> LayerNorm(gelu(W h + b)), applied before the vocabulary projection. (M, D) -> (M, D)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = nn.GELU()
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, h):
+        return self.LayerNorm(self.activation(self.dense(h)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """Masked-LM logits = transform(h) E^T + b, with E the (tied) word-embedding table. (M, D) -> (M, V)."""
+
+    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.decoder.weight = word_embeddings.weight  # tied: one (V, D) table for input and output
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, h):
+        return self.decoder(self.transform(h))
+
+
+class BertPreTrainingHeads(nn.Module):
+    """``predictions`` (masked LM over the vocabulary) and ``seq_relationship`` (NSP: IsNext/NotNext)."""
+
+    def __init__(self, config: BertConfig, word_embeddings: nn.Embedding):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config, word_embeddings)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+        init_bert_weights(self.predictions.transform, config.initializer_range)
+        init_bert_weights(self.seq_relationship, config.initializer_range)
+
+
+class BertForPreTraining(nn.Module):
+    """BERT with both pre-training heads.
+
+    ``forward(input_ids (B, T), token_type_ids (B, T), masked (B, T) bool, attention_mask=None)
+    -> (mlm_logits (M, V) at the M masked positions only, nsp_logits (B, 2))``. Projecting only the
+    masked ~15% of positions onto the vocabulary (as BERT's own code does) saves most of the output cost.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.bert = BertModel(config)
+        self.cls = BertPreTrainingHeads(config, self.bert.embeddings.word_embeddings)
+
+    def forward(self, input_ids, token_type_ids, masked, attention_mask=None):
+        sequence_output, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        mlm_logits = self.cls.predictions(sequence_output[masked])                     # (M, D) -> (M, V)
+        return mlm_logits, self.cls.seq_relationship(pooled)                           # (M, V), (B, 2)
+
+
+def pretraining_loss(mlm_logits, nsp_logits, mlm_labels, is_next):
+    """BERT's loss: mean cross-entropy over masked tokens + cross-entropy of next-sentence prediction.
+
+    mlm_logits (M, V), mlm_labels (M,) the original ids; nsp_logits (B, 2), is_next (B,) 1 = IsNext.
+    Returns ``(total, mlm_loss, nsp_loss)``.
+    """
+    mlm = nn.functional.cross_entropy(mlm_logits, mlm_labels)
+    nsp = nn.functional.cross_entropy(nsp_logits, is_next)
+    return mlm + nsp, mlm, nsp
+
+
+# ---------------------------------------------------------------------------------- real weights in
+# Inside one encoder block Hugging Face's names (left) differ from utils.attention's (right).
+HF_BLOCK_NAMES = {
+    "attention.self.query": "attention.query",
+    "attention.self.key": "attention.key",
+    "attention.self.value": "attention.value",
+    "attention.output.dense": "attention.output",
+    "attention.output.LayerNorm": "attention_norm",
+    "intermediate.dense": "feed_forward.dense_in",
+    "output.dense": "feed_forward.dense_out",
+    "output.LayerNorm": "feed_forward_norm",
+}
+_HF_LAYER = re.compile(r"^(.*encoder\.layer\.\d+\.)(.+)\.(weight|bias)$")
+
+
+def hf_to_course_name(name: str) -> str:
+    """Translate a Hugging Face BERT parameter name to this module's, e.g.
+    ``encoder.layer.0.attention.self.query.weight`` -> ``encoder.layer.0.attention.query.weight``."""
+    name = name.replace(".gamma", ".weight").replace(".beta", ".bias")  # the oldest checkpoints' LayerNorm names
+    match = _HF_LAYER.match(name)
+    if match and match.group(2) in HF_BLOCK_NAMES:
+        return match.group(1) + HF_BLOCK_NAMES[match.group(2)] + "." + match.group(3)
+    return name
+
+
+def read_safetensors(path) -> dict:
+    """All tensors of a ``model.safetensors`` file (or a folder holding one) as a name -> tensor dict."""
+    from safetensors.torch import load_file
+
+    path = pathlib.Path(path)
+    return load_file(str(path / "model.safetensors" if path.is_dir() else path))
+
+
+def load_hf_weights(model: nn.Module, state_dict: dict) -> dict:
+    """Copy a Hugging Face BERT state dict into ``model`` (a :class:`BertModel` or a model holding one as
+    ``.bert``), checking every shape. Prefixes ``bert.`` are matched to the model's own layout.
+
+    Returns ``{"loaded": [...], "missing": [...], "unused": [...]}``: ``missing`` are this model's
+    parameters the checkpoint lacks (they keep their random initialisation), ``unused`` the checkpoint's
+    tensors with no home here (e.g. the ``position_ids`` buffer or heads this model does not have).
+    """
+    own = model.state_dict()
+    prefix = "bert." if any(k.startswith("bert.") for k in own) else ""
+    loaded, unused = [], []
+    with torch.no_grad():
+        for hf_name, tensor in state_dict.items():
+            name = hf_to_course_name(hf_name)
+            if prefix and not name.startswith((prefix, "cls.", "classifier.")):
+                name = prefix + name
+            elif not prefix and name.startswith("bert."):
+                name = name[len("bert."):]
+            if name not in own:
+                unused.append(hf_name)
+                continue
+            if own[name].shape != tensor.shape:
+                raise ValueError(f"shape mismatch for {hf_name} -> {name}: checkpoint {tuple(tensor.shape)}, "
+                                 f"model {tuple(own[name].shape)}; do the configs agree?")
+            own[name].copy_(tensor)
+            loaded.append(name)
+    tied = {"cls.predictions.decoder.weight"}  # shares its tensor with the word embeddings
+    missing = [k for k in own if k not in loaded and k not in tied]
+    return {"loaded": loaded, "missing": missing, "unused": unused}
+
+
+def from_pretrained(path, model_class=BertModel, **kwargs):
+    """Build ``model_class(BertConfig.from_json(path), **kwargs)`` and load ``path``'s safetensors weights.
+    Returns ``(model in eval mode, report)`` with the report of :func:`load_hf_weights`."""
+    model = model_class(BertConfig.from_json(path), **kwargs)
+    report = load_hf_weights(model, read_safetensors(path))
+    return model.eval(), report
+
+
+# --------------------------------------------------------------------------------------------- WordPiece
+def wordpiece_tokenize(word: str, vocab, unk_token: str = "[UNK]", max_chars: int = 100) -> list[str]:
+    """Split one (lower-cased, punctuation-free) word greedily into the longest pieces found in ``vocab``.
+
+    Pieces after the first carry the ``##`` prefix. A word with any part not in the vocabulary becomes
+    ``[unk_token]``. Example: ``"unaffable" -> ["una", "##ffa", "##ble"]`` with a suitable vocabulary.
+    """
+    if len(word) > max_chars:
+        return [unk_token]
+    pieces, start = [], 0
+    while start < len(word):
+        end = len(word)
+        while end > start:  # longest match first
+            piece = word[start:end] if start == 0 else "##" + word[start:end]
+            if piece in vocab:
+                break
+            end -= 1
+        if end == start:
+            return [unk_token]
+        pieces.append(piece)
+        start = end
+    return pieces
+
+
+def train_wordpiece(texts, vocab_size: int, min_frequency: int = 2, lowercase: bool = True):
+    """Train a BERT-style WordPiece tokenizer with the ``tokenizers`` library on an iterable of strings.
+
+    The pipeline: normalise (lower-case, strip accents) -> split on whitespace and punctuation ->
+    WordPiece. Special tokens get ids 0..4 in the order of :data:`SPECIAL_TOKENS`; encoding a pair gives
+    ``[CLS] A [SEP] B [SEP]`` with segment ids 0 for A (and its [CLS], [SEP]) and 1 for B.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    if vocab_size <= len(SPECIAL_TOKENS):
+        raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+    tokenizer.decoder = decoders.WordPiece(prefix="##")
+    return tokenizer
+
+
+# ------------------------------------------------------------------------------- pre-training data
+def split_into_segments(token_ids, length: int) -> list[list[int]]:
+    """Cut one document's token ids into consecutive segments of ``length`` (the last, shorter one dropped)."""
+    if length < 1:
+        raise ValueError(f"length must be >= 1, got {length}")
+    return [list(token_ids[i:i + length]) for i in range(0, len(token_ids) - length + 1, length)]
+
+
+def make_nsp_pairs(documents, rng: np.random.Generator, max_len: int, cls_id: int, sep_id: int):
+    """Next-sentence-prediction pairs: for each consecutive (A, B) segment pair of a document, keep B
+    (IsNext, label 1) or, with probability 1/2, replace it by a random segment of another document
+    (NotNext, label 0).
+
+    ``documents``: list of lists of segments (lists of ids), each segment at most (max_len - 3) // 2 long.
+    Returns ``input_ids (N, max_len)``, ``token_type_ids (N, max_len)`` (padded with 0 = [PAD]) and
+    ``is_next (N,)`` as int64 NumPy arrays.
+    """
+    if sum(len(d) > 0 for d in documents) < 2:
+        raise ValueError("need at least two non-empty documents to draw NotNext segments from")
+    rows, types, labels = [], [], []
+    for d, segments in enumerate(documents):
+        for a, b in zip(segments[:-1], segments[1:], strict=True):
+            is_next = rng.random() >= 0.5
+            if not is_next:
+                other = rng.choice([j for j in range(len(documents)) if j != d and documents[j]])
+                b = documents[other][rng.integers(len(documents[other]))]
+            ids = [cls_id, *a, sep_id, *b, sep_id]
+            if len(ids) > max_len:
+                raise ValueError(f"pair of {len(ids)} tokens exceeds max_len={max_len}; use shorter segments")
+            rows.append(ids + [0] * (max_len - len(ids)))
+            types.append([0] * (len(a) + 2) + [1] * (len(b) + 1) + [0] * (max_len - len(ids)))
+            labels.append(int(is_next))
+    return np.array(rows, dtype=np.int64), np.array(types, dtype=np.int64), np.array(labels, dtype=np.int64)
+
+
+def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, mask_id: int, vocab_size: int,
+                generator: torch.Generator | None = None, mask_prob: float = 0.15, num_special: int = 0):
+    """BERT's masking: choose ``mask_prob`` of the non-special positions; of those, 80% become [MASK],
+    10% a random token, 10% stay unchanged. The model must predict the original token at all of them.
+
+    input_ids (B, T) int64, special (B, T) bool (True for [CLS], [SEP], [PAD]: never chosen).
+    Random replacements are drawn from ids ``num_special .. vocab_size - 1``.
+    Returns ``(corrupted_ids (B, T), masked (B, T) bool, labels (B, T))`` with labels = original id where
+    masked, else ``IGNORE_INDEX``.
+    """
+    if not 0 < mask_prob < 1:
+        raise ValueError(f"mask_prob must lie in (0, 1), got {mask_prob}")
+    if special.shape != input_ids.shape or special.dtype != torch.bool:
+        raise ValueError(f"special must be a bool tensor shaped like input_ids {tuple(input_ids.shape)}, "
+                         f"got {special.dtype} {tuple(special.shape)}")
+
+    def uniform():
+        return torch.rand(input_ids.shape, generator=generator)
+
+    masked = (uniform() < mask_prob) & ~special                                       # 15% of real tokens
+    to_mask = masked & (uniform() < 0.8)                                              # 80% of those -> [MASK]
+    to_random = masked & ~to_mask & (uniform() < 0.5)                                 # half the rest -> random
+    corrupted = input_ids.clone()
+    corrupted[to_mask] = mask_id
+    random_ids = torch.randint(num_special, vocab_size, input_ids.shape, generator=generator)
+    corrupted[to_random] = random_ids[to_random]
+    labels = torch.where(masked, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
+    return corrupted, masked, labels
+
+
+def masked_lm_accuracy(mlm_logits: torch.Tensor, mlm_labels: torch.Tensor) -> float:
+    """Fraction of masked positions whose arg-max prediction is the original token. (M, V), (M,)."""
+    return (mlm_logits.argmax(-1) == mlm_labels).float().mean().item()
+
+
+# ------------------------------------------------------------------------------------------- Keras twin
+def _keras_bert_class():
+    import keras
+    from keras import ops
+
+    from . import attention
+
+    class KerasBertModel(keras.Model):
+        """Keras twin of :class:`BertModel` built from ``utils.attention.KerasTransformerEncoderBlock``.
+
+        ``call(input_ids (B, T), attention_mask (B, T) or None, token_type_ids (B, T) or None)
+        -> (sequence_output (B, T, D), pooled_output (B, D))``; same config, same maths.
+        """
+
+        def __init__(self, config: BertConfig, **kwargs):
+            super().__init__(**kwargs)
+            self.config = config
+            D, eps = config.hidden_size, config.layer_norm_eps
+            self.word_embeddings = keras.layers.Embedding(config.vocab_size, D, name="word_embeddings")
+            self.position_embeddings = keras.layers.Embedding(config.max_position_embeddings, D,
+                                                              name="position_embeddings")
+            self.token_type_embeddings = keras.layers.Embedding(config.type_vocab_size, D,
+                                                                name="token_type_embeddings")
+            # Keras' LayerNormalization defaults to epsilon=1e-3: BERT needs its own 1e-12
+            self.embeddings_norm = keras.layers.LayerNormalization(epsilon=eps, name="embeddings_LayerNorm")
+            self.embeddings_dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+            self.encoder_layers = [
+                attention.KerasTransformerEncoderBlock(D, config.num_attention_heads, config.intermediate_size,
+                                                       dropout=config.hidden_dropout_prob,
+                                                       activation=config.hidden_act, layer_norm_eps=eps,
+                                                       name=f"layer_{i}")
+                for i in range(config.num_hidden_layers)]
+            self.pooler = keras.layers.Dense(D, activation="tanh", name="pooler")
+
+        def call(self, input_ids, attention_mask=None, token_type_ids=None, training=None):
+            if attention_mask is None:
+                attention_mask = ops.not_equal(input_ids, self.config.pad_token_id)
+            if token_type_ids is None:
+                token_type_ids = ops.zeros_like(input_ids)
+            positions = ops.arange(ops.shape(input_ids)[1])                                 # (T,)
+            x = (self.word_embeddings(input_ids) + self.position_embeddings(positions)[None]
+                 + self.token_type_embeddings(token_type_ids))                              # (B, T, D)
+            x = self.embeddings_dropout(self.embeddings_norm(x), training=training)
+            mask = ops.cast(attention_mask, "bool")                                          # (B, T)
+            for block in self.encoder_layers:
+                x = block(x, mask=mask, training=training)
+            return x, self.pooler(x[:, 0])
+
+    return KerasBertModel
+
+
+def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
+    """Copy every weight of a PyTorch :class:`BertModel` into a :class:`KerasBertModel` of the same config.
+
+    Embedding tables keep their (rows, D) layout; Linear weights (out, in) become Dense kernels (in, out)."""
+    from .attention import copy_encoder_block_to_keras
+
+    if not keras_model.built:
+        keras_model(np.ones((1, 2), dtype="int64"))  # Keras creates weights on the first call
+    emb = torch_model.embeddings
+
+    def numpy(t):
+        return t.detach().cpu().numpy()
+
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        getattr(keras_model, name).embeddings.assign(numpy(getattr(emb, name).weight))
+    keras_model.embeddings_norm.gamma.assign(numpy(emb.LayerNorm.weight))
+    keras_model.embeddings_norm.beta.assign(numpy(emb.LayerNorm.bias))
+    for torch_block, keras_block in zip(torch_model.encoder.layer, keras_model.encoder_layers, strict=True):
+        copy_encoder_block_to_keras(torch_block, keras_block)
+    keras_model.pooler.kernel.assign(numpy(torch_model.pooler.dense.weight).T)                # (in, out)
+    keras_model.pooler.bias.assign(numpy(torch_model.pooler.dense.bias))
+
+
+_KERAS = {}
+
+
+def __getattr__(name):  # PEP 562: KerasBertModel is built on first access, so importing never starts TensorFlow
+    if name == "KerasBertModel":
+        if not _KERAS:
+            _KERAS[name] = _keras_bert_class()
+        return _KERAS[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
