@@ -391,14 +391,15 @@ def __getattr__(name):  # module-level lazy attributes (PEP 562): the Keras clas
 
 
 # ------------------------------------------------------------------------------------ weights across
-def _copy_linear(linear: nn.Linear, dense) -> None:
+def copy_linear_to_keras(linear: nn.Linear, dense) -> None:
     """torch Linear weight (out, in) -> Keras Dense kernel (in, out); bias as is."""
     dense.kernel.assign(linear.weight.detach().cpu().numpy().T)
     if linear.bias is not None:
         dense.bias.assign(linear.bias.detach().cpu().numpy())
 
 
-def _copy_norm(norm: nn.LayerNorm, keras_norm) -> None:
+def copy_norm_to_keras(norm: nn.LayerNorm, keras_norm) -> None:
+    """torch LayerNorm weight/bias -> Keras LayerNormalization gamma/beta."""
     keras_norm.gamma.assign(norm.weight.detach().cpu().numpy())
     keras_norm.beta.assign(norm.bias.detach().cpu().numpy())
 
@@ -417,21 +418,21 @@ def copy_attention_to_keras(torch_attention: MultiHeadAttention, keras_attention
     """Copy the four projections of a PyTorch :class:`MultiHeadAttention` into a ``KerasMultiHeadAttention``."""
     _build(keras_attention, torch_attention.d_model, 1)
     for name in ("query", "key", "value", "output"):
-        _copy_linear(getattr(torch_attention, name), getattr(keras_attention, name))
+        copy_linear_to_keras(getattr(torch_attention, name), getattr(keras_attention, name))
 
 
 def _copy_feed_forward(torch_ff, keras_ff) -> None:
-    _copy_linear(torch_ff.dense_in, keras_ff.dense_in)
-    _copy_linear(torch_ff.dense_out, keras_ff.dense_out)
+    copy_linear_to_keras(torch_ff.dense_in, keras_ff.dense_in)
+    copy_linear_to_keras(torch_ff.dense_out, keras_ff.dense_out)
 
 
 def copy_encoder_block_to_keras(torch_block: TransformerEncoderBlock, keras_block) -> None:
     """Copy every weight of a PyTorch encoder block into a ``KerasTransformerEncoderBlock`` of the same sizes."""
     _build(keras_block, torch_block.attention.d_model, 1)
     copy_attention_to_keras(torch_block.attention, keras_block.attention)
-    _copy_norm(torch_block.attention_norm, keras_block.attention_norm)
+    copy_norm_to_keras(torch_block.attention_norm, keras_block.attention_norm)
     _copy_feed_forward(torch_block.feed_forward, keras_block.feed_forward)
-    _copy_norm(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
+    copy_norm_to_keras(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
 
 
 def copy_decoder_block_to_keras(torch_block: TransformerDecoderBlock, keras_block) -> None:
@@ -439,9 +440,9 @@ def copy_decoder_block_to_keras(torch_block: TransformerDecoderBlock, keras_bloc
     _build(keras_block, torch_block.self_attention.d_model, 2)
     for name in ("self_attention", "cross_attention"):
         copy_attention_to_keras(getattr(torch_block, name), getattr(keras_block, name))
-        _copy_norm(getattr(torch_block, name + "_norm"), getattr(keras_block, name + "_norm"))
+        copy_norm_to_keras(getattr(torch_block, name + "_norm"), getattr(keras_block, name + "_norm"))
     _copy_feed_forward(torch_block.feed_forward, keras_block.feed_forward)
-    _copy_norm(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
+    copy_norm_to_keras(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
 
 
 # ------------------------------------------------------------------------- library layouts (for checks)

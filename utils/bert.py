@@ -508,7 +508,7 @@ def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
     """Copy every weight of a PyTorch :class:`BertModel` into a :class:`KerasBertModel` of the same config.
 
     Embedding tables keep their (rows, D) layout; Linear weights (out, in) become Dense kernels (in, out)."""
-    from .attention import copy_encoder_block_to_keras
+    from .attention import copy_encoder_block_to_keras, copy_linear_to_keras, copy_norm_to_keras
 
     if not keras_model.built:
         keras_model(np.ones((1, 2), dtype="int64"))  # Keras creates weights on the first call
@@ -519,12 +519,10 @@ def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
 
     for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
         getattr(keras_model, name).embeddings.assign(numpy(getattr(emb, name).weight))
-    keras_model.embeddings_norm.gamma.assign(numpy(emb.LayerNorm.weight))
-    keras_model.embeddings_norm.beta.assign(numpy(emb.LayerNorm.bias))
+    copy_norm_to_keras(emb.LayerNorm, keras_model.embeddings_norm)
     for torch_block, keras_block in zip(torch_model.encoder.layer, keras_model.encoder_layers, strict=True):
         copy_encoder_block_to_keras(torch_block, keras_block)
-    keras_model.pooler.kernel.assign(numpy(torch_model.pooler.dense.weight).T)                # (in, out)
-    keras_model.pooler.bias.assign(numpy(torch_model.pooler.dense.bias))
+    copy_linear_to_keras(torch_model.pooler.dense, keras_model.pooler)  # (out, in) -> (in, out)
 
 
 _KERAS = {}
