@@ -3,7 +3,16 @@ import pytest
 import torch
 from torch import nn
 
-from utils.train import evaluate, fit, load_checkpoint, save_checkpoint
+from utils.train import (
+    device_speedup,
+    evaluate,
+    fit,
+    load_checkpoint,
+    load_weights,
+    loader_options,
+    save_checkpoint,
+    save_weights,
+)
 
 
 def make_problem(seed=0):
@@ -69,3 +78,69 @@ def test_bad_arguments_are_explained(tmp_path):
         fit(model, train, nn.CrossEntropyLoss(), opt, epochs=0)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("amp", ["bfloat16", "float16"])
+def test_mixed_precision_trains_and_resumes(tmp_path, amp):
+    """The CPU runs autocast too, so the GPU's code path (float16 + gradient scaler) is exercised here."""
+    train, val = make_problem()
+    model, opt = new_model()
+    history = fit(model, train, nn.CrossEntropyLoss(), opt, epochs=3, val_loader=val, progress=False, amp=amp,
+                  checkpoint=tmp_path / "amp.pt")
+    assert history["val_metric"][-1] > 0.9 and model.weight.dtype == torch.float32
+    state = load_checkpoint(tmp_path / "amp.pt")
+    assert (state["scaler"] is not None) == (amp == "float16")
+    model2, opt2 = new_model()
+    resumed = fit(model2, train, nn.CrossEntropyLoss(), opt2, epochs=4, progress=False, amp=amp,
+                  checkpoint=tmp_path / "amp.pt")
+    assert len(resumed["train_loss"]) == 4
+
+
+def test_amp_true_means_float16_on_cuda_only():
+    from utils.device import mixed_precision_dtype
+
+    assert mixed_precision_dtype(True, "cuda") == "float16" and mixed_precision_dtype(True, "cpu") is None
+    assert mixed_precision_dtype(False, "cuda") is None and mixed_precision_dtype("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ValueError, match="amp must be"):
+        mixed_precision_dtype("fp16", "cuda")
+
+
+def test_loader_options_only_on_cuda():
+    assert loader_options("cpu") == {}
+    assert loader_options(torch.device("cuda"))["pin_memory"] is True
+
+
+def test_safetensors_weights_round_trip_and_mismatch(tmp_path):
+    model, _ = new_model()
+    path = save_weights(model, tmp_path / "w" / "linear.safetensors")
+    assert not list(path.parent.glob(".*.tmp"))
+    copy_model = nn.Linear(4, 2)
+    load_weights(copy_model, path)
+    torch.testing.assert_close(copy_model.weight, model.weight)
+    with pytest.raises(ValueError, match="does not fit this model"):
+        load_weights(nn.Sequential(nn.Linear(4, 2)), path)
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        load_weights(copy_model, tmp_path / "missing.safetensors")
+
+
+def test_device_speedup_times_the_cpu_and_leaves_the_model_alone(capsys):
+    model, _ = new_model()
+    before = model.weight.detach().clone()
+    times = device_speedup(model, (torch.randn(16, 4), torch.zeros(16, dtype=torch.long)), nn.CrossEntropyLoss(),
+                           steps=3, warmup=1)
+    assert times["cpu"] > 0 and ("cuda" in times) == torch.cuda.is_available()
+    assert "one training step, batch (16, 4): CPU" in capsys.readouterr().out
+    torch.testing.assert_close(model.weight, before)
+
+
+def test_keras_mixed_precision_policy_is_scoped():
+    import keras
+
+    from utils.device import keras_mixed_precision
+
+    with keras_mixed_precision("bfloat16", "cpu") as dtype:
+        layer = keras.layers.Dense(2)
+    assert dtype == "bfloat16" and layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    with keras_mixed_precision(True, "cpu") as dtype:
+        assert dtype is None and keras.layers.Dense(2).compute_dtype == "float32"

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+AMP_DTYPES = ("float16", "bfloat16")
 
 # Must be in the environment before TensorFlow/Keras/tokenizers are first imported.
 FRAMEWORK_ENV = {
@@ -46,6 +47,40 @@ def device_name(requested: str | None = None) -> str:
     if not available[name]:
         raise ValueError(f"device {name!r} was requested but is not available here; use 'auto' or 'cpu'")
     return name
+
+
+def mixed_precision_dtype(amp, device) -> str | None:
+    """What ``amp`` (a chapter's ``CFG.amp``) means on ``device``: the low-precision dtype name, or ``None``.
+
+    ``False``/``None``: full float32. ``True``: ``"float16"`` on a CUDA GPU (fast on every NVIDIA GPU since
+    Volta, Colab's T4 included; loss scaling guards its small range) and ``None`` elsewhere (most CPUs gain
+    nothing). ``"float16"``/``"bfloat16"``: that dtype on any device (e.g. to try the code path on a CPU).
+    """
+    if amp is None or amp is False:
+        return None
+    if amp is True:
+        return "float16" if str(device).startswith("cuda") else None
+    if amp in AMP_DTYPES:
+        return amp
+    raise ValueError(f"amp must be True, False, None or one of {AMP_DTYPES}, got {amp!r}")
+
+
+@contextlib.contextmanager
+def keras_mixed_precision(amp, device):
+    """Keras models built inside this block compute in float16/bfloat16 with float32 weights (the
+    ``mixed_float16``/``mixed_bfloat16`` policy; ``compile`` then adds loss scaling for float16).
+    ``amp`` as in :func:`mixed_precision_dtype`; with ``None`` the block changes nothing. The previous
+    policy is restored on exit, so later models (and cross-checks) stay float32."""
+    import keras
+
+    dtype = mixed_precision_dtype(amp, device)
+    previous = keras.config.dtype_policy()
+    if dtype is not None:
+        keras.config.set_dtype_policy(f"mixed_{dtype}")
+    try:
+        yield dtype
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 # TensorFlow's C++ start-up lines that teach nothing (TF_CPP_MIN_LOG_LEVEL does not reach them: they are

@@ -4,14 +4,24 @@
 and (if given a path) writes a checkpoint after every epoch that a later call resumes from.
 Checkpoints are written to a temporary file and renamed, so an interrupted save never leaves a broken
 file in place of the previous good one; they hold only tensors and numbers and load with
-``weights_only=True`` (no arbitrary unpickling).
+``weights_only=True`` (no arbitrary unpickling). Trained weights to keep are written with
+``safetensors`` (:func:`save_weights`), a format that holds tensors and nothing else.
+
+On a GPU, ``fit(amp=True)`` computes in float16 under ``torch.autocast`` with a gradient scaler, and
+:func:`loader_options` prepares batches in worker processes; :func:`device_speedup` measures what the
+GPU buys over the CPU.
 """
+import copy
 import os
 import pathlib
 import tempfile
+import time
+import warnings
 
 import torch
 from tqdm.auto import tqdm
+
+from .device import mixed_precision_dtype
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
@@ -19,21 +29,51 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     return (logits.argmax(dim=-1) == targets).float().mean().item()
 
 
-def save_checkpoint(path, state: dict) -> pathlib.Path:
-    """Atomically write ``state`` (tensors, numbers, lists, dicts) to ``path``."""
+def _atomic_write(path, write) -> pathlib.Path:
+    """Call ``write(temporary_path)``, then rename the result onto ``path``; on any failure the old file stays."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
         os.replace(tmp, path)  # atomic on POSIX and Windows
     except BaseException:
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_checkpoint(path, state: dict) -> pathlib.Path:
+    """Atomically write ``state`` (tensors, numbers, lists, dicts) to ``path``."""
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return _atomic_write(path, write)
+
+
+def save_weights(model, path) -> pathlib.Path:
+    """Atomically write ``model``'s weights to ``path`` in the safetensors format (shared tensors handled)."""
+    from safetensors.torch import save_model
+
+    return _atomic_write(path, lambda tmp: save_model(model, tmp))
+
+
+def load_weights(model, path, device="cpu"):
+    """Load weights written by :func:`save_weights` into ``model`` (names and shapes must match exactly)."""
+    from safetensors.torch import load_model
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    missing, unexpected = load_model(model, path, strict=False, device=str(device))
+    if missing or unexpected:
+        raise ValueError(f"{path} does not fit this model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    return model
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -44,18 +84,38 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+def loader_options(device) -> dict:
+    """Extra ``DataLoader`` arguments for ``device``. On CUDA: worker processes prepare the next batches while
+    the GPU computes, into page-locked memory that copies to the GPU asynchronously. On a CPU: none (for
+    in-memory data the main process is fastest, and workers would compete with training for the cores)."""
+    if torch.device(device).type != "cuda":
+        return {}
+    return {"num_workers": min(4, os.cpu_count() or 1), "pin_memory": True, "persistent_workers": True}
+
+
+def _autocast(device: torch.device, dtype: str | None):
+    return torch.autocast(device.type, dtype=getattr(torch, dtype or "float32"), enabled=dtype is not None)
+
+
+def _to(batch, device):
+    return batch.to(device, non_blocking=True)  # asynchronous from pinned memory; a plain copy otherwise
+
+
 @torch.no_grad()
-def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy) -> dict:
-    """Mean loss (and metric, if given) over a DataLoader, weighted by batch size."""
+def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy, amp=False) -> dict:
+    """Mean loss (and metric, if given) over a DataLoader, weighted by batch size; ``amp`` as in :func:`fit`."""
+    device = torch.device(device)
+    dtype = mixed_precision_dtype(amp, device)
     model.eval()
     totals, count = {"loss": 0.0, "metric": 0.0}, 0
     for inputs, targets in loader:
-        inputs, targets = inputs.to(device), targets.to(device)
-        outputs = model(inputs)
+        inputs, targets = _to(inputs, device), _to(targets, device)
+        with _autocast(device, dtype):
+            outputs = model(inputs)
         n = len(targets)
         totals["loss"] += loss_fn(outputs, targets).item() * n
         if metric is not None:
-            totals["metric"] += metric(outputs, targets) * n
+            totals["metric"] += metric(outputs.float(), targets) * n
         count += n
     result = {"loss": totals["loss"] / count}
     if metric is not None:
@@ -65,16 +125,22 @@ def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy) -> dict:
 
 def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_loader=None, metric=accuracy,
         scheduler=None, clip_grad_norm: float | None = None, checkpoint=None, progress: bool = True,
-        log_dir=None) -> dict:
+        log_dir=None, amp=False) -> dict:
     """Train ``model`` for ``epochs`` epochs; return history ``{"train_loss": [...], "val_loss": [...], ...}``.
 
     ``metric(outputs, targets) -> float`` is reported as ``train_metric``/``val_metric`` (``None`` skips it).
     ``scheduler.step()`` runs once per batch. With ``checkpoint`` (a path), state is saved after every
     epoch and an existing checkpoint is resumed from, continuing the same run. With ``log_dir``, each
     epoch's numbers are also written for TensorBoard (``tensorboard --logdir <parent folder>``).
+    ``amp`` (see ``utils.device.mixed_precision_dtype``; ``True`` = float16 on a GPU) runs forward pass and
+    loss under ``torch.autocast``; weights and optimizer stay float32, and for float16 a gradient scaler
+    multiplies the loss so that small gradients do not underflow to zero (steps with inf/NaN are skipped).
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    device = torch.device(device)
+    dtype = mixed_precision_dtype(amp, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")  # disabled: every call passes through
     model.to(device)
     history, start = {"train_loss": [], "train_metric": [], "val_loss": [], "val_metric": []}, 0
     if checkpoint is not None and pathlib.Path(checkpoint).exists():
@@ -83,6 +149,8 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])  # same shuffling as an uninterrupted run
         history, start = state["history"], state["epoch"]
     bar = tqdm(total=(epochs - start) * len(train_loader), disable=not progress, desc="training", unit="batch")
@@ -96,26 +164,31 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
         total_loss = total_metric = 0.0
         count = 0
         for inputs, targets in train_loader:
-            inputs, targets = inputs.to(device), targets.to(device)
-            outputs = model(inputs)
-            loss = loss_fn(outputs, targets)
+            inputs, targets = _to(inputs, device), _to(targets, device)
+            with _autocast(device, dtype):
+                outputs = model(inputs)
+                loss = loss_fn(outputs, targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if clip_grad_norm is not None:
+                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler is not None:
-                scheduler.step()
+                with warnings.catch_warnings():  # a step the scaler skipped (inf/NaN) still advances the schedule
+                    warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+                    scheduler.step()
             n = len(targets)
             total_loss += loss.item() * n
             if metric is not None:
-                total_metric += metric(outputs.detach(), targets) * n
+                total_metric += metric(outputs.detach().float(), targets) * n
             count += n
             bar.update()
         history["train_loss"].append(total_loss / count)
         history["train_metric"].append(total_metric / count if metric is not None else None)
         if val_loader is not None:
-            val = evaluate(model, val_loader, loss_fn, device, metric)
+            val = evaluate(model, val_loader, loss_fn, device, metric, amp=amp)
             history["val_loss"].append(val["loss"])
             history["val_metric"].append(val.get("metric"))
         latest = {k: v[-1] for k, v in history.items() if v and v[-1] is not None}
@@ -127,8 +200,58 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
             save_checkpoint(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler.is_enabled() else None,
                 "rng": torch.get_rng_state(), "history": history, "epoch": epoch + 1})
     bar.close()
     if writer is not None:
         writer.close()
     return {k: v for k, v in history.items() if v and v[0] is not None}
+
+
+def seconds_per_step(model, batch, loss_fn, device, amp=False, steps: int = 5, warmup: int = 2) -> float:
+    """Median wall time of one training step (forward, loss, backward, SGD update) on ``device``.
+
+    Works on a copy of ``model`` (the original is untouched); ``batch`` is one ``(inputs, targets)`` pair.
+    The first ``warmup`` steps (allocation, kernel selection) are not timed; on a GPU every timed step ends
+    with a synchronisation, because GPU calls return before the work is done.
+    """
+    device = torch.device(device)
+    dtype = mixed_precision_dtype(amp, device)
+    trial = copy.deepcopy(model).to(device).train()
+    optimizer = torch.optim.SGD(trial.parameters(), lr=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")
+    inputs, targets = (t.to(device) for t in batch)
+    times = []
+    for i in range(warmup + steps):
+        start = time.perf_counter()
+        with _autocast(device, dtype):
+            loss = loss_fn(trial(inputs), targets)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def device_speedup(model, batch, loss_fn, amp=False, steps: int = 5, warmup: int = 2) -> dict:
+    """Time one training step of ``model`` on the CPU and, when there is one, on the GPU (with ``amp``).
+
+    Prints the times and the speed-up; returns ``{"cpu": seconds, "cuda": seconds}`` (no ``"cuda"``
+    without a GPU).
+    """
+    times = {"cpu": seconds_per_step(model, batch, loss_fn, "cpu", steps=steps, warmup=warmup)}
+    shape = tuple(batch[0].shape)
+    line = f"one training step, batch {shape}: CPU {times['cpu'] * 1e3:,.1f} ms"
+    if torch.cuda.is_available():
+        times["cuda"] = seconds_per_step(model, batch, loss_fn, "cuda", amp=amp, steps=steps, warmup=warmup)
+        precision = mixed_precision_dtype(amp, "cuda") or "float32"
+        line += (f" | GPU ({torch.cuda.get_device_name(0)}, {precision}) {times['cuda'] * 1e3:,.1f} ms"
+                 f" -> {times['cpu'] / times['cuda']:.1f}x faster")
+    else:
+        line += " | no GPU in this runtime (Colab: Runtime > Change runtime type > GPU)"
+    print(line)
+    return times
