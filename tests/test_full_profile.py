@@ -1,0 +1,63 @@
+"""The full profile's code paths, run on a CPU without network: ``COURSE_PROFILE=full`` with small overrides.
+
+Chapters 2, 3 and 5 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2 and
+bert-base-uncased); here each download is served by an offline stand-in in the real file format
+(``tests/standins.py``), passed through the real cache, checksum and atomic-rename code. ``amp`` is forced to
+bfloat16, so the mixed-precision paths (``torch.autocast`` in ``utils.train.fit`` and in chapter 5's own loop,
+Keras' ``mixed_bfloat16`` policy, ``Trainer(bf16=True)``) run too; float16 with its gradient scaler is covered
+by ``tests/test_train.py``. Model sizes are cut to the quick profile's, so every assertion of the notebook still
+has to hold. Chapters 1 and 4 have no full-only code: their full profile differs in sizes alone.
+"""
+import json
+import pathlib
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+QUICK_SIZES = {
+    "02_cnn": dict(channels=[6, 16], hidden=[120, 84], val_size=0.15, epochs=20, softmax_epochs=30,
+                   target_accuracy=0.9),
+    "03_rnn": dict(keras_seeds=[2], lm_embed=32, lm_hidden=256, lm_layers=1, lm_seq=100, lm_batch=32, lm_epochs=2),
+    "05_bert": dict(wordpiece_vocab=3000, mlm_hidden=128, mlm_layers=2, mlm_seq_len=64, mlm_batch=32, mlm_steps=500,
+                    ft_max_len=16, ft_epochs=1, ft_lr=1e-4, freeze_word_embeddings=True, target_accuracy=0.8,
+                    min_margin=0.1),
+}
+EXPECTED_DOWNLOADS = {
+    "02_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+               "t10k-labels-idx1-ubyte.gz"},
+    "03_rnn": {"tinyshakespeare.txt"},
+    "05_bert": {"SST-2.zip", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                "vocab.txt"},
+}
+
+
+@pytest.mark.parametrize("chapter", sorted(QUICK_SIZES))
+def test_full_profile_runs_offline_with_stand_ins(chapter, tmp_path, monkeypatch):
+    cache, log = tmp_path / "cache", tmp_path / "downloads.jsonl"
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    monkeypatch.setenv("COURSE_OVERRIDES", json.dumps({**QUICK_SIZES[chapter], "amp": "bfloat16"}))
+    monkeypatch.setenv("COURSE_CACHE", str(cache))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = ROOT / "chapters" / f"{chapter}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    setup = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "utils.setup(" in c.source)
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(
+        "import importlib.util\n"
+        f"spec = importlib.util.spec_from_file_location('standins', {str(ROOT / 'tests' / 'standins.py')!r})\n"
+        "standins = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(standins)\n"
+        f"standins.install({str(log)!r})\n"
+        "assert ENV.profile == 'full'"))
+    NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [(c.source[:300], o["ename"], o["evalue"], o["traceback"][-1][-500:]) for c in nb.cells
+              if c.cell_type == "code" for o in c.get("outputs", []) if o["output_type"] == "error"]
+    assert not errors, f"{chapter} in the full profile: {errors[:1]}"
+    requests = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {r["filename"] for r in requests} == EXPECTED_DOWNLOADS[chapter]
+    assert {p.name for p in cache.rglob("*") if p.is_file() and not p.name.startswith(".")} >= \
+        EXPECTED_DOWNLOADS[chapter], "every download lands in the cache under its own name"
+    assert not [p for p in cache.rglob(".*.tmp")], "no temporary download file is left behind"
