@@ -184,7 +184,7 @@ def test_dates_are_split_by_day_and_encode_round_trip():
     d = datetime.date(2026, 11, 22)
     assert [f(d) for f in A.DATE_FORMATS][:2] == ["22 November 2026", "November 22, 2026"]
     assert A.DATE_FORMATS[7](d) == "the 22nd of November, 2026"
-    vocab = A.CharVocab([s for s, _ in pairs] + [t for _, t in pairs])
+    vocab = A.Seq2SeqVocab([s for s, _ in pairs] + [t for _, t in pairs])
     ids = vocab.encode([t for _, t in pairs], 12, bos=True, eos=True)
     assert ids.shape == (50, 12) and torch.all(ids[:, 0] == vocab.BOS)
     assert vocab.decode(ids[:, 1:]) == [t for _, t in pairs]

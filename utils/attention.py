@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .rnn import linear_to_keras
+
 ACTIVATIONS = ("gelu", "relu")
 
 
@@ -254,9 +256,10 @@ def _keras_layer_classes():
     from keras import ops
 
     class KerasMultiHeadAttention(keras.layers.Layer):
-        """Keras twin of :class:`MultiHeadAttention`: sublayers ``query``, ``key``, ``value``, ``output``
-        (``Dense``, kernels (in, out)). ``call(x, context=None, mask=None, training=None,
-        return_weights=False)``; mask as in PyTorch (True = may attend / real token)."""
+        """Keras twin of :class:`MultiHeadAttention`: sublayers ``query``, ``key``, ``value``, ``output_dense``
+        (``Dense``, kernels (in, out); not ``output``: Keras reserves ``Layer.output`` for the symbolic output).
+        ``call(x, context=None, mask=None, training=None, return_weights=False)``; mask as in PyTorch
+        (True = may attend / real token)."""
 
         def __init__(self, d_model, num_heads, dropout=0.0, bias=True, **kwargs):
             super().__init__(**kwargs)
@@ -269,10 +272,6 @@ def _keras_layer_classes():
             self.output_dense = keras.layers.Dense(d_model, use_bias=bias, name="output")
             self.dropout = keras.layers.Dropout(dropout)
             self.supports_masking = True
-
-        @property
-        def output(self):  # the PyTorch name; Keras reserves ``Layer.output`` for the symbolic output
-            return self.output_dense
 
         def split_heads(self, x):
             x = ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.d_head))      # (B, T, H, dk)
@@ -392,10 +391,8 @@ def __getattr__(name):  # module-level lazy attributes (PEP 562): the Keras clas
 
 # ------------------------------------------------------------------------------------ weights across
 def copy_linear_to_keras(linear: nn.Linear, dense) -> None:
-    """torch Linear weight (out, in) -> Keras Dense kernel (in, out); bias as is."""
-    dense.kernel.assign(linear.weight.detach().cpu().numpy().T)
-    if linear.bias is not None:
-        dense.bias.assign(linear.bias.detach().cpu().numpy())
+    """torch Linear weight (out, in) -> Keras Dense kernel (in, out); bias as is (chapter 3's ``linear_to_keras``)."""
+    dense.set_weights(linear_to_keras(linear))
 
 
 def copy_norm_to_keras(norm: nn.LayerNorm, keras_norm) -> None:
@@ -417,8 +414,8 @@ def _build(keras_layer, d_model: int, n_inputs: int) -> None:
 def copy_attention_to_keras(torch_attention: MultiHeadAttention, keras_attention) -> None:
     """Copy the four projections of a PyTorch :class:`MultiHeadAttention` into a ``KerasMultiHeadAttention``."""
     _build(keras_attention, torch_attention.d_model, 1)
-    for name in ("query", "key", "value", "output"):
-        copy_linear_to_keras(getattr(torch_attention, name), getattr(keras_attention, name))
+    for torch_name, keras_name in [("query", "query"), ("key", "key"), ("value", "value"), ("output", "output_dense")]:
+        copy_linear_to_keras(getattr(torch_attention, torch_name), getattr(keras_attention, keras_name))
 
 
 def _copy_feed_forward(torch_ff, keras_ff) -> None:
@@ -526,8 +523,10 @@ def make_date_pairs(days, n: int, seed: int = 0, formats=None):
     return pairs
 
 
-class CharVocab:
-    """Characters <-> ids, with ``pad`` = 0, ``bos`` = 1 (start of output), ``eos`` = 2 (end of output)."""
+class Seq2SeqVocab:
+    """Characters <-> ids for padded sequence-to-sequence batches: ``pad`` = 0, ``bos`` = 1 (start of output),
+    ``eos`` = 2 (end of output). (Chapter 3's ``utils.rnn.CharVocab`` serves a language model instead: one long
+    text, id 0 for characters never seen.)"""
 
     PAD, BOS, EOS = 0, 1, 2
 

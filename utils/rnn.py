@@ -162,8 +162,10 @@ def torch_to_keras_weights(cell: str, layer: nn.Module, index: int = 0) -> list:
 
 
 def linear_to_keras(linear: nn.Linear) -> list:
-    """nn.Linear's weight (out, in) and bias -> Keras Dense's [kernel (in, out), bias]: y = x W^T + b = x K + b."""
-    return [linear.weight.detach().cpu().numpy().T, linear.bias.detach().cpu().numpy()]
+    """nn.Linear's weight (out, in) and bias -> Keras Dense's [kernel (in, out), bias]: y = x W^T + b = x K + b.
+    (Without a bias: just [kernel].) The list is what ``Dense.set_weights`` takes."""
+    bias = [] if linear.bias is None else [linear.bias.detach().cpu().numpy()]
+    return [linear.weight.detach().cpu().numpy().T, *bias]
 
 
 def keras_recurrent(cell: str, hidden_size: int, return_sequences: bool = False, return_state: bool = False):
