@@ -93,8 +93,18 @@ def loader_options(device) -> dict:
     return {"num_workers": min(4, os.cpu_count() or 1), "pin_memory": True, "persistent_workers": True}
 
 
-def _autocast(device: torch.device, dtype: str | None):
+def autocast(device, amp):
+    """``torch.autocast`` in the precision ``amp`` means on ``device`` (see ``utils.device.mixed_precision_dtype``);
+    a context that changes nothing when that is float32."""
+    device, dtype = torch.device(device), mixed_precision_dtype(amp, device)
     return torch.autocast(device.type, dtype=getattr(torch, dtype or "float32"), enabled=dtype is not None)
+
+
+def grad_scaler(device, amp) -> torch.amp.GradScaler:
+    """A loss scaler that is active only when ``amp`` means float16 on ``device`` (bfloat16 has float32's range
+    and needs none); inactive, its ``scale``, ``unscale_``, ``step`` and ``update`` simply pass through."""
+    device = torch.device(device)
+    return torch.amp.GradScaler(device.type, enabled=mixed_precision_dtype(amp, device) == "float16")
 
 
 def _to(batch, device):
@@ -105,15 +115,15 @@ def _to(batch, device):
 def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy, amp=False) -> dict:
     """Mean loss (and metric, if given) over a DataLoader, weighted by batch size; ``amp`` as in :func:`fit`."""
     device = torch.device(device)
-    dtype = mixed_precision_dtype(amp, device)
     model.eval()
     totals, count = {"loss": 0.0, "metric": 0.0}, 0
     for inputs, targets in loader:
         inputs, targets = _to(inputs, device), _to(targets, device)
-        with _autocast(device, dtype):
+        with autocast(device, amp):
             outputs = model(inputs)
+            loss = loss_fn(outputs, targets)  # autocast computes losses in float32
         n = len(targets)
-        totals["loss"] += loss_fn(outputs, targets).item() * n
+        totals["loss"] += loss.item() * n
         if metric is not None:
             totals["metric"] += metric(outputs.float(), targets) * n
         count += n
@@ -139,8 +149,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     device = torch.device(device)
-    dtype = mixed_precision_dtype(amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")  # disabled: every call passes through
+    scaler = grad_scaler(device, amp)
     model.to(device)
     history, start = {"train_loss": [], "train_metric": [], "val_loss": [], "val_metric": []}, 0
     if checkpoint is not None and pathlib.Path(checkpoint).exists():
@@ -165,7 +174,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
         count = 0
         for inputs, targets in train_loader:
             inputs, targets = _to(inputs, device), _to(targets, device)
-            with _autocast(device, dtype):
+            with autocast(device, amp):
                 outputs = model(inputs)
                 loss = loss_fn(outputs, targets)
             optimizer.zero_grad(set_to_none=True)
@@ -216,15 +225,14 @@ def seconds_per_step(model, batch, loss_fn, device, amp=False, steps: int = 5, w
     with a synchronisation, because GPU calls return before the work is done.
     """
     device = torch.device(device)
-    dtype = mixed_precision_dtype(amp, device)
     trial = copy.deepcopy(model).to(device).train()
     optimizer = torch.optim.SGD(trial.parameters(), lr=1e-4)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")
+    scaler = grad_scaler(device, amp)
     inputs, targets = (t.to(device) for t in batch)
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        with _autocast(device, dtype):
+        with autocast(device, amp):
             loss = loss_fn(trial(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
