@@ -97,5 +97,6 @@ def test_colab_installs_pins_that_are_missing_or_at_another_version_and_never_it
     assert course.packages_to_install(text, installed.get) == ["transformers==5.24.0", "nltk==3.10.4"]
     pins = (course.ROOT / "requirements.txt").read_text()
     assert {"torch", "tensorflow", "numpy"} <= course.COLAB_SKIP
+    assert course.frozen_versions(installed.get) == ["torch==2.8.0"]  # pip constraints: Colab's builds stay
     to_install = course.packages_to_install(pins, lambda name: None)
     assert to_install and all(line.split("==")[0] not in course.COLAB_SKIP for line in to_install)

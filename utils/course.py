@@ -5,9 +5,11 @@ are generated from it (``python -m utils.course sync``), and ``tests/test_struct
 """
 import importlib.metadata
 import json
+import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 REPO_SLUG = "regression-to-bert/regression-to-bert"  # GitHub owner/name; a fork changes only this line
 BRANCH = "main"
@@ -76,20 +78,37 @@ def packages_to_install(requirements_text: str, version_of=installed_version) ->
     return needed
 
 
+def frozen_versions(version_of=installed_version) -> list[str]:
+    """``name==version`` for each ``COLAB_SKIP`` package that is installed: a pip constraints list that keeps
+    the runtime's own builds in place while other packages are installed."""
+    return [f"{name}=={version}" for name in sorted(COLAB_SKIP) if (version := version_of(name)) is not None]
+
+
 def install_missing(requirements: pathlib.Path = ROOT / "requirements.txt", force: bool = False) -> list[str]:
     """In Colab (or when ``force``), pip-install the pinned packages that are missing or at another version
     (Colab's own transformers, for one, can be a major version behind the one the course is tested with).
 
-    Packages Colab provides (torch, TensorFlow, numpy, ...) are never installed or replaced.
-    Returns the requirement lines that were installed.
+    Packages Colab provides (torch, TensorFlow, numpy, ...) are never installed or replaced: they are passed to
+    pip as constraints at their installed versions. If pip cannot satisfy both, nothing is installed and a
+    warning says so (the notebook then runs with the runtime's versions). Returns the lines installed.
     """
     if not force and "google.colab" not in sys.modules:
         return []
     needed = packages_to_install(requirements.read_text())
-    if needed:
-        print("Installing the pinned versions this runtime lacks:", ", ".join(needed))
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *needed], check=True)
-        importlib.invalidate_caches()
+    if not needed:
+        return []
+    print("Installing the pinned versions this runtime lacks:", ", ".join(needed))
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\n".join(frozen_versions()) + "\n")
+    try:
+        result = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", constraints.name, *needed])
+    finally:
+        os.unlink(constraints.name)
+    if result.returncode != 0:
+        print(f"WARNING: pip could not install {', '.join(needed)} (see its message above; this runtime's own torch, "
+              "TensorFlow and numpy were held at their versions); continuing with the versions already installed.")
+        return []
+    importlib.invalidate_caches()
     return needed
 
 
