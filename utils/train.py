@@ -111,6 +111,23 @@ def _to(batch, device):
     return batch.to(device, non_blocking=True)  # asynchronous from pinned memory; a plain copy otherwise
 
 
+def train_step(model, inputs, targets, loss_fn, optimizer, scaler, device, amp=False, clip_grad_norm=None):
+    """One optimisation step: forward pass and loss under :func:`autocast`, scaled backward pass, optional
+    clipping of the true (unscaled) gradients, update. ``scaler`` from :func:`grad_scaler`. Returns
+    ``(outputs, loss)``."""
+    with autocast(device, amp):
+        outputs = model(inputs)
+        loss = loss_fn(outputs, targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if clip_grad_norm is not None:
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+    scaler.step(optimizer)  # skipped when a float16 gradient overflowed
+    scaler.update()
+    return outputs, loss
+
+
 @torch.no_grad()
 def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy, amp=False) -> dict:
     """Mean loss (and metric, if given) over a DataLoader, weighted by batch size; ``amp`` as in :func:`fit`."""
@@ -174,16 +191,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
         count = 0
         for inputs, targets in train_loader:
             inputs, targets = _to(inputs, device), _to(targets, device)
-            with autocast(device, amp):
-                outputs = model(inputs)
-                loss = loss_fn(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if clip_grad_norm is not None:
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
+            outputs, loss = train_step(model, inputs, targets, loss_fn, optimizer, scaler, device, amp, clip_grad_norm)
             if scheduler is not None:
                 with warnings.catch_warnings():  # a step the scaler skipped (inf/NaN) still advances the schedule
                     warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
@@ -232,12 +240,7 @@ def seconds_per_step(model, batch, loss_fn, device, amp=False, steps: int = 5, w
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
-        with autocast(device, amp):
-            loss = loss_fn(trial(inputs), targets)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        train_step(trial, inputs, targets, loss_fn, optimizer, scaler, device, amp)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i >= warmup:
