@@ -5,6 +5,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import attention as A
+from utils import metrics as M
+from utils import seq2seq
 
 B, T, S, D, H, FF = 2, 5, 7, 16, 4, 32
 
@@ -175,16 +177,16 @@ def test_keras_layers_bad_input_and_lazy_names():
 
 # ------------------------------------------------------------------------------------- task and models
 def test_dates_are_split_by_day_and_encode_round_trip():
-    train_days, test_days = A.split_calendar(2000, 2001, test_fraction=0.2)
+    train_days, test_days = seq2seq.split_calendar(2000, 2001, test_fraction=0.2)
     assert len(train_days) + len(test_days) == 731 and not set(train_days) & set(test_days)
-    pairs = A.make_date_pairs(test_days, 50, seed=3)
-    assert pairs == A.make_date_pairs(test_days, 50, seed=3)                           # seeded
+    pairs = seq2seq.make_date_pairs(test_days, 50, seed=3)
+    assert pairs == seq2seq.make_date_pairs(test_days, 50, seed=3)                           # seeded
     import datetime
     assert all(datetime.date.fromisoformat(iso) in test_days for _, iso in pairs)
     d = datetime.date(2026, 11, 22)
-    assert [f(d) for f in A.DATE_FORMATS][:2] == ["22 November 2026", "November 22, 2026"]
-    assert A.DATE_FORMATS[7](d) == "the 22nd of November, 2026"
-    vocab = A.Seq2SeqVocab([s for s, _ in pairs] + [t for _, t in pairs])
+    assert [f(d) for f in seq2seq.DATE_FORMATS][:2] == ["22 November 2026", "November 22, 2026"]
+    assert seq2seq.DATE_FORMATS[7](d) == "the 22nd of November, 2026"
+    vocab = seq2seq.Seq2SeqVocab([s for s, _ in pairs] + [t for _, t in pairs])
     ids = vocab.encode([t for _, t in pairs], 12, bos=True, eos=True)
     assert ids.shape == (50, 12) and torch.all(ids[:, 0] == vocab.BOS)
     assert vocab.decode(ids[:, 1:]) == [t for _, t in pairs]
@@ -198,17 +200,17 @@ def test_dates_are_split_by_day_and_encode_round_trip():
 def test_seq2seq_models_shapes_and_greedy_decode(kind):
     V, S_len, T_len = 20, 9, 6
     if kind == "transformer":
-        model = A.Seq2SeqTransformer(V, V, S_len, d_model=16, num_heads=2, d_ff=32, num_encoder_layers=1,
+        model = seq2seq.Seq2SeqTransformer(V, V, S_len, d_model=16, num_heads=2, d_ff=32, num_encoder_layers=1,
                                      num_decoder_layers=1)
     else:
-        model = A.RNNSeq2Seq(V, V, S_len, embed_dim=8, hidden=16)
+        model = seq2seq.RNNSeq2Seq(V, V, S_len, embed_dim=8, hidden=16)
     src = torch.randint(3, V, (4, S_len))
     src[1, 5:] = 0                                                                     # padding
     tgt_in = torch.randint(3, V, (4, T_len))
     logits = model(torch.cat([src, tgt_in], 1))
     assert logits.shape == (4, T_len, V)
     # teacher forcing and step-by-step decoding agree: greedy output fed back gives the same logits
-    out = A.greedy_decode(model, src, T_len)
+    out = seq2seq.greedy_decode(model, src, T_len)
     assert out.shape == (4, T_len)
     memory, mask = model.encode(src)
     again = model.decode(memory, mask, torch.cat([torch.ones(4, 1, dtype=torch.long), out[:, :-1]], 1))
@@ -218,20 +220,20 @@ def test_seq2seq_models_shapes_and_greedy_decode(kind):
 def test_bleu_against_hand_computed_values():
     # Papineni et al.'s example: "the" x7 against "the cat is on the mat": clipped unigram precision 2/7
     cand, ref = "the the the the the the the".split(), "the cat is on the mat".split()
-    assert A.bleu([cand], [ref], max_n=1) == pytest.approx(2 / 7)                      # c=7 > r=6: BP=1
+    assert M.bleu([cand], [ref], max_n=1) == pytest.approx(2 / 7)                      # c=7 > r=6: BP=1
     # p1 = 5/6, p2 = 3/5, equal lengths: BLEU-2 = sqrt(1/2)
-    assert A.bleu(["the cat sat on the mat".split()], [ref], max_n=2) == pytest.approx(np.sqrt(0.5))
+    assert M.bleu(["the cat sat on the mat".split()], [ref], max_n=2) == pytest.approx(np.sqrt(0.5))
     # a too-short candidate: p1 = p2 = 1, BP = exp(1 - 6/2)
-    assert A.bleu(["the cat".split()], [ref], max_n=2) == pytest.approx(np.exp(-2))
-    assert A.bleu(["abc"], ["abc"]) == 0.0                                             # no 4-gram at all
-    assert A.bleu(["2026-11-22"], ["2026-11-22"]) == pytest.approx(1.0)
+    assert M.bleu(["the cat".split()], [ref], max_n=2) == pytest.approx(np.exp(-2))
+    assert M.bleu(["abc"], ["abc"]) == 0.0                                             # no 4-gram at all
+    assert M.bleu(["2026-11-22"], ["2026-11-22"]) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="as many candidates"):
-        A.bleu(["a"], [])
-    assert A.exact_match(["a", "b"], ["a", "c"]) == 0.5
+        M.bleu(["a"], [])
+    assert M.exact_match(["a", "b"], ["a", "c"]) == 0.5
 
 
 def test_additive_attention_weights():
-    att = A.AdditiveAttention(6, 8, 5)
+    att = seq2seq.AdditiveAttention(6, 8, 5)
     keys, keep = torch.randn(B, S, 8), padding_mask([S, 3], S)
     context, w = att(torch.randn(B, 6), keys, keep)
     assert context.shape == (B, 8) and w.shape == (B, S)

@@ -6,7 +6,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from utils import course, glossary, student
+from utils import course
+from utils.course import glossary, student
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -101,7 +102,7 @@ def test_section_headings_carry_slide_metadata(nb_path):
 
 def test_glossary_is_current_and_every_link_resolves():
     text = glossary.build()  # raises if a term points to a section its chapter does not have
-    assert (ROOT / "GLOSSARY.md").read_text(encoding="utf-8") == text, "run `python -m utils.glossary`"
+    assert (ROOT / "GLOSSARY.md").read_text(encoding="utf-8") == text, "run `python -m utils.course.glossary`"
     for path in NOTEBOOKS:
         anchors = glossary.section_anchors(load(path))
         rows = glossary.glossary_rows(load(path))

@@ -1,12 +1,12 @@
 """The full profile's code paths, run on a CPU without network: ``COURSE_PROFILE=full`` with small overrides.
 
-Chapters 2, 3 and 5 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2 and
+Chapters 3, 4 and 6 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2 and
 bert-base-uncased); here each download is served by an offline stand-in in the real file format
 (``tests/standins.py``), passed through the real cache, checksum and atomic-rename code. ``amp`` is forced to
-bfloat16, so the mixed-precision paths (``torch.autocast`` in ``utils.train.fit`` and in chapter 5's own loop,
+bfloat16, so the mixed-precision paths (``torch.autocast`` in ``utils.train.fit`` and in chapter 6's own loop,
 Keras' ``mixed_bfloat16`` policy, ``Trainer(bf16=True)``) run too; float16 with its gradient scaler is covered
 by ``tests/test_train.py``. Model sizes are cut to the quick profile's, so every assertion of the notebook still
-has to hold. Chapter 4 downloads nothing; it runs for its two sequence-to-sequence models trained under autocast.
+has to hold. Chapter 5 downloads nothing; it runs for its two sequence-to-sequence models trained under autocast.
 Chapter 1's full profile differs from its quick one in training lengths alone, so it is not run here.
 """
 import json
@@ -18,22 +18,22 @@ from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 QUICK_SIZES = {
-    "02_cnn": dict(channels=[6, 16], hidden=[120, 84], val_size=0.15, epochs=20, softmax_epochs=30,
+    "03_cnn": dict(channels=[6, 16], hidden=[120, 84], val_size=0.15, epochs=20, softmax_epochs=30,
                    target_accuracy=0.9),
-    "03_rnn": dict(keras_seeds=[2], lm_embed=32, lm_hidden=256, lm_layers=1, lm_seq=100, lm_batch=32, lm_epochs=2),
-    "04_attention": dict(n_train=20_000, n_test=2_000, batch_size=128, rnn_epochs=1, rnn_lr=1e-2, rnn_hidden=64,
+    "04_rnn": dict(keras_seeds=[2], lm_embed=32, lm_hidden=256, lm_layers=1, lm_seq=100, lm_batch=32, lm_epochs=2),
+    "05_attention": dict(n_train=20_000, n_test=2_000, batch_size=128, rnn_epochs=1, rnn_lr=1e-2, rnn_hidden=64,
                          d_model=64, layers=2, transformer_epochs=2, transformer_lr=6e-3, pitfall_steps=120,
                          timing_lengths=[64, 128, 256, 512, 1024]),
-    "05_bert": dict(wordpiece_vocab=3000, mlm_hidden=128, mlm_layers=2, mlm_seq_len=64, mlm_batch=32, mlm_steps=500,
+    "06_bert": dict(wordpiece_vocab=3000, mlm_hidden=128, mlm_layers=2, mlm_seq_len=64, mlm_batch=32, mlm_steps=500,
                     ft_max_len=16, ft_epochs=1, ft_lr=1e-4, freeze_word_embeddings=True, target_accuracy=0.8,
                     min_margin=0.1),
 }
 EXPECTED_DOWNLOADS = {
-    "02_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+    "03_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                "t10k-labels-idx1-ubyte.gz"},
-    "03_rnn": {"tinyshakespeare.txt"},
-    "04_attention": set(),
-    "05_bert": {"SST-2.zip", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+    "04_rnn": {"tinyshakespeare.txt"},
+    "05_attention": set(),
+    "06_bert": {"SST-2.zip", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                 "vocab.txt"},
 }
 

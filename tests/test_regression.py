@@ -5,6 +5,7 @@ import sklearn.metrics as skm
 import torch
 from sklearn.datasets import load_diabetes
 
+from utils import metrics as M
 from utils import regression as R
 
 
@@ -70,15 +71,15 @@ def test_sigmoid_softmax_are_stable_and_match_torch():
 def test_metrics_match_sklearn():
     rng = np.random.default_rng(1)
     t, p = rng.integers(0, 3, 200), rng.integers(0, 3, 200)
-    np.testing.assert_array_equal(R.confusion_matrix(t, p), skm.confusion_matrix(t, p))
-    assert R.accuracy(t, p) == pytest.approx(skm.accuracy_score(t, p))
+    np.testing.assert_array_equal(M.confusion_matrix(t, p), skm.confusion_matrix(t, p))
+    assert M.accuracy(t, p) == pytest.approx(skm.accuracy_score(t, p))
     macro = skm.precision_recall_fscore_support(t, p, average="macro")[:3]
-    np.testing.assert_allclose(R.precision_recall_f1(t, p, "macro"), macro)
+    np.testing.assert_allclose(M.precision_recall_f1(t, p, "macro"), macro)
     tb, pb = t % 2, p % 2
     binary = skm.precision_recall_fscore_support(tb, pb, average="binary")[:3]
-    np.testing.assert_allclose(R.precision_recall_f1(tb, pb), binary)
+    np.testing.assert_allclose(M.precision_recall_f1(tb, pb), binary)
     with pytest.raises(ValueError, match="'binary' or 'macro'"):
-        R.precision_recall_f1(t, p, "micro")
+        M.precision_recall_f1(t, p, "micro")
 
 
 def test_softmax_regression_baseline_learns_digits():

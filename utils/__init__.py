@@ -1,14 +1,18 @@
-"""Helpers shared by every chapter of *Regression to BERT*.
+"""Helpers shared by every chapter of *Regression to BERT*: the course's ideas, one module per idea.
+
+The map of the package:
+- Ideas, in the order the chapters teach them: ``regression`` (linear, logistic, softmax regression),
+  ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``cnn``, ``rnn``, ``attention`` (attention,
+  masks, positions, Transformer blocks and their Keras twins), ``seq2seq`` (the date task, vocabularies, the two
+  translators, decoding), ``bert``.
+- Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),
+  ``data`` (cached, checksummed downloads), ``train`` (a small PyTorch training loop), ``plot``, ``check``
+  (assertions and exercise self-checks).
+- ``course``: the machinery that builds and checks the course (set-up cell, Colab badge, ``bench``, student
+  editions, glossary); ``./course`` runs it, a learner never needs it.
 
 Importing this package is cheap and changes nothing: torch and TensorFlow are only imported (and
 configured) when a chapter calls :func:`setup`.
-
-Infrastructure: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes), ``data`` (cached,
-checksummed downloads for the full profile), ``train``
-(a small PyTorch training loop), ``plot``, ``check`` (assertions and exercise self-checks), ``bench``,
-``course`` (repository address, Colab badge, the shared set-up cell).
-Course content, one module per idea: ``regression`` (chapter 1), then ``cnn``, ``rnn``, ``attention``,
-``bert`` as the chapters that teach them land.
 """
 
 

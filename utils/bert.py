@@ -1,4 +1,4 @@
-"""BERT (Devlin et al., 2018), built from chapter 4's encoder blocks, with the pieces around it: a WordPiece
+"""BERT (Devlin et al., 2018), built from chapter 5's encoder blocks, with the pieces around it: a WordPiece
 tokenizer, the masked-LM and next-sentence-prediction data, heads and loss, and loaders for real weights.
 
 Module and parameter names follow the paper and Hugging Face's ``BertModel`` (``embeddings.word_embeddings``,
@@ -18,7 +18,7 @@ Shape legend
 
 Attention masks: ``attention_mask`` is (B, T) with 1/True = real token, 0/False = padding, as in Hugging Face.
 When it is None our models derive it from ``input_ids != pad_token_id``; Hugging Face instead attends to
-every position, padding included (chapter 5's pitfalls show what that does).
+every position, padding included (chapter 6's pitfalls show what that does).
 
 The Keras model (:class:`KerasBertModel`) is created on first access, so importing this module never
 starts TensorFlow.

@@ -1,5 +1,5 @@
 """Convolutional networks: conv2d from scratch (loop and im2col), its gradient, batch norm, a LeNet-style
-CNN in PyTorch and Keras with weight copying, a residual block, augmentation and the image sets chapter 2 uses.
+CNN in PyTorch and Keras with weight copying, a residual block, augmentation and the image sets chapter 3 uses.
 
 Shapes (PyTorch's NCHW order unless a name says ``nhwc``):
     B batch, C / C_in / C_out channels, H, W height and width, kh, kw kernel height and width,

@@ -125,43 +125,6 @@ def gradient_descent(X, y, loss_and_grad, w0, lr: float, epochs: int, batch_size
     return w, np.array(losses)
 
 
-# ---- metrics -----------------------------------------------------------------------------------------
-
-def confusion_matrix(y_true, y_pred, num_classes: int | None = None):
-    """M[i, j] = number of examples of true class i predicted as class j. -> (C, C) int."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
-    c = num_classes or int(max(y_true.max(), y_pred.max())) + 1
-    M = np.zeros((c, c), dtype=np.int64)
-    np.add.at(M, (y_true, y_pred), 1)
-    return M
-
-
-def accuracy(y_true, y_pred) -> float:
-    """Fraction of predictions equal to the labels."""
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
-
-
-def precision_recall_f1(y_true, y_pred, average: str = "binary"):
-    """Precision TP/(TP+FP), recall TP/(TP+FN) and F1 (their harmonic mean).
-
-    ``average='binary'``: for class 1. ``'macro'``: unweighted mean over classes. Undefined ratios are 0.
-    """
-    if average not in ("binary", "macro"):
-        raise ValueError(f"average must be 'binary' or 'macro', got {average!r}")
-    M = confusion_matrix(y_true, y_pred, max(2, int(max(np.max(y_true), np.max(y_pred))) + 1))
-    tp = np.diag(M).astype(np.float64)
-    predicted, actual = M.sum(0), M.sum(1)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    if average == "binary":
-        return float(precision[1]), float(recall[1]), float(f1[1])
-    return float(precision.mean()), float(recall.mean()), float(f1.mean())
-
-
 # ---- the PyTorch baseline later chapters import --------------------------------------------------------
 
 class SoftmaxRegression(nn.Module):

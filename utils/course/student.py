@@ -1,7 +1,7 @@
 """Student editions: every chapter with its worked solutions taken out.
 
-    python -m utils.student                 # writes student/<chapter>.ipynb for every chapter
-    python -m utils.student --out handout   # another folder
+    python -m utils.course.student                 # writes student/<chapter>.ipynb for every chapter
+    python -m utils.course.student --out handout   # another folder
 
 A solution is a code cell tagged ``solution`` whose source starts with ``# SOLUTION``. It must assign one or
 more top-level names ending in ``_answer``. In the student edition its code is replaced by a short prompt
@@ -15,7 +15,7 @@ import json
 import pathlib
 import sys
 
-from .course import ROOT
+from . import ROOT
 
 SOLUTION_TAG, SOLUTION_MARKER = "solution", "# SOLUTION"
 

@@ -1,8 +1,8 @@
 """Run chapter notebooks on fresh kernels and tabulate wall time and peak memory.
 
-    python -m utils.bench                       # every chapter, current profile, prints a table
-    python -m utils.bench 01_regression --save  # also write the executed notebook (outputs) back
-    python -m utils.bench --readme              # also refresh the table in README.md
+    python -m utils.course.bench                       # every chapter, current profile, prints a table
+    python -m utils.course.bench 01_regression --save  # also write the executed notebook (outputs) back
+    python -m utils.course.bench --readme              # also refresh the table in README.md
 
 Not a test: timings depend on the machine. Budgets on 2 CPU cores (quick profile): each notebook
 <= 3 min and <= 4 GiB, the whole suite <= 15 min.
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from .course import CHAPTERS, ROOT
+from . import CHAPTERS, ROOT
 
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -40,8 +40,9 @@ def run_one(path: pathlib.Path, save: bool, timeout: int) -> None:
 def bench(chapter: str, save: bool, timeout: int) -> dict:
     path = ROOT / "chapters" / f"{chapter}.ipynb"
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "utils.bench", "--one", str(path), *(["--save"] if save else []),
-                           "--timeout", str(timeout)], cwd=ROOT, capture_output=True, text=True)
+    command = [sys.executable, "-m", "utils.course.bench", "--one", str(path), *(["--save"] if save else []),
+               "--timeout", str(timeout)]
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
@@ -84,7 +85,7 @@ def main(argv=None) -> int:
     unknown = [c for c in args.chapters if c not in available]
     if unknown:
         parser.error(f"unknown or missing chapters {unknown}; available: {', '.join(available)}")
-    from .profile import current
+    from ..profile import current
 
     profile = current()
     os.environ["COURSE_PROFILE"] = profile  # every kernel runs the profile named in the table

@@ -1,4 +1,8 @@
-"""Facts about the course itself: where it lives, its chapters, the Colab badge and the set-up cell.
+"""The machinery that builds and checks the course (a learner never imports it): where the course lives, its
+chapters, the Colab badge and the set-up cell (here), run times (``bench``), student editions (``student``) and
+the glossary (``glossary``). ``./course`` runs them.
+
+Facts about the course itself: where it lives, its chapters, the Colab badge and the set-up cell.
 
 The repository address is written here and nowhere else: the badge and set-up cell of every notebook
 are generated from it (``python -m utils.course sync``), and ``tests/test_structure.py`` checks them.
@@ -14,8 +18,8 @@ import tempfile
 REPO_SLUG = "regression-to-bert/regression-to-bert"  # GitHub owner/name; a fork changes only this line
 BRANCH = "main"
 REPO_URL = f"https://github.com/{REPO_SLUG}"
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHAPTERS = ["01_regression", "02_cnn", "03_rnn", "04_attention", "05_bert"]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CHAPTERS = ["01_regression", "03_cnn", "04_rnn", "05_attention", "06_bert"]
 
 # Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them. The last
 # four are for developing the course (tests, lint, slides), not for running it.
@@ -23,7 +27,7 @@ COLAB_SKIP = {"torch", "tensorflow", "keras", "tensorboard", "numpy", "scipy", "
               "ipykernel", "ipywidgets", "nbformat", "nbclient", "pytest", "nbval", "ruff", "jupyterlab-rise"}
 
 SETUP_MARKER = "# Set-up: identical in every chapter"
-SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course.py, then sync).
+SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course/__init__.py, then sync).
 # Finds the course's `utils` package (or fetches the repository in Colab), then seeds and picks devices.
 import pathlib
 import subprocess
@@ -31,7 +35,7 @@ import sys
 
 REPO_URL = "{REPO_URL}"
 here = pathlib.Path.cwd()
-root = next((p for p in (here, *here.parents) if (p / "utils" / "course.py").exists()), None)
+root = next((p for p in (here, *here.parents) if (p / "utils" / "course" / "__init__.py").exists()), None)
 if root is None and "google.colab" in sys.modules:  # Colab: clone once, next to the notebook
     root = here / "{REPO_SLUG.split("/")[1]}"
     if not root.exists():
@@ -148,10 +152,3 @@ def sync_notebook(path: pathlib.Path) -> bool:
     if changed:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return changed
-
-
-if __name__ == "__main__":  # python -m utils.course sync
-    if sys.argv[1:] != ["sync"]:
-        sys.exit("usage: python -m utils.course sync")
-    for nb_path in sorted((ROOT / "chapters").glob("*.ipynb")):
-        print(("updated " if sync_notebook(nb_path) else "ok      ") + nb_path.name)
