@@ -1,0 +1,123 @@
+"""The `./course` launcher picks a supported Python for a new .venv, or says exactly how to get one.
+
+Each test copies the launcher into an empty folder (so no .venv exists there) and runs it with a PATH holding
+stand-in interpreters: scripts that answer the launcher's version question with a chosen version and otherwise
+hand over to the real Python running these tests.
+"""
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LAUNCHER = (ROOT / "course").read_text()
+SUPPORTED = re.search(r'^PY_SUPPORTED="([^"]+)"', LAUNCHER, re.M).group(1).split()
+
+
+def fake_python(folder: pathlib.Path, name: str, version: str) -> None:
+    """A `name` on PATH that reports `version` to the launcher's probe and is the real Python otherwise."""
+    script = folder / name
+    script.write_text(f"""#!/bin/bash
+if [[ "$1" == "-c" && "$2" == *version_info* ]]; then echo {version}; exit 0; fi
+if [[ "$1" == "--version" ]]; then echo "Python {version}.0"; exit 0; fi
+exec {sys.executable} "$@"
+""")
+    script.chmod(0o755)
+
+
+def run_launcher(tmp_path, interpreters: dict, extra_env=None):
+    course_dir, bin_dir = tmp_path / "course", tmp_path / "bin"
+    course_dir.mkdir()
+    bin_dir.mkdir()
+    (course_dir / "course").write_text(LAUNCHER)
+    (course_dir / "requirements.txt").write_text("")  # nothing to install: the test is about the interpreter
+    for name, version in interpreters.items():
+        fake_python(bin_dir, name, version)
+    tools = pathlib.Path(tmp_path / "tools")
+    tools.mkdir()
+    for tool in ("bash", "sha256sum", "cut", "cat", "sort", "printf", "dirname", "sed", "env"):
+        found = subprocess.run(["bash", "-c", f"command -v {tool}"], capture_output=True, text=True).stdout.strip()
+        if found.startswith("/"):
+            (tools / tool).symlink_to(found)
+    env = {"PATH": f"{bin_dir}:{tools}", "HOME": str(tmp_path), **(extra_env or {})}
+    return subprocess.run(["bash", str(course_dir / "course"), "python", "-c", "print('ran')"], env=env,
+                          capture_output=True, text=True, timeout=300), course_dir
+
+
+def test_supported_range_is_the_one_the_readme_and_environment_yml_state():
+    assert SUPPORTED == ["3.11", "3.12", "3.13"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"Python {SUPPORTED[0]}–{SUPPORTED[-1]}" in readme
+    env_python = re.search(r"- python=(3\.\d+)", (ROOT / "environment.yml").read_text()).group(1)
+    assert env_python in SUPPORTED
+
+
+def test_a_python3_outside_the_range_with_no_other_gets_a_way_out_and_nothing_is_created(tmp_path):
+    result, course_dir = run_launcher(tmp_path, {"python3": "3.14"})
+    assert result.returncode == 2
+    assert "found Python 3.14" in result.stderr and "3.11, 3.12, 3.13" in result.stderr
+    assert "COURSE_PYTHON=python3.13 ./course lab" in result.stderr and "environment.yml" in result.stderr
+    assert not (course_dir / ".venv").exists()
+
+
+def test_a_python3_outside_the_range_picks_the_newest_supported_one_on_path(tmp_path):
+    result, course_dir = run_launcher(tmp_path, {"python3": "3.14", "python3.11": "3.11", "python3.12": "3.12"})
+    assert result.returncode == 0, result.stderr
+    assert "python3 is 3.14" in result.stderr and "using python3.12" in result.stderr
+    assert result.stdout.strip() == "ran" and (course_dir / ".venv" / "bin" / "python").exists()
+
+
+def test_course_python_outside_the_range_is_refused_by_name(tmp_path):
+    result, _ = run_launcher(tmp_path, {"python3": "3.11", "python3.9": "3.9"}, {"COURSE_PYTHON": "python3.9"})
+    assert result.returncode == 2
+    assert "COURSE_PYTHON=python3.9 is Python 3.9" in result.stderr and "3.13" in result.stderr
+
+
+def linux_tags(version: str) -> set:
+    """Every wheel tag pip accepts for CPython ``version`` on 64-bit Linux with glibc 2.17-2.39."""
+    from packaging import tags
+
+    python_version = tuple(int(x) for x in version.split("."))
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(39, 16, -1)]
+    platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+    return set(tags.cpython_tags(python_version, platforms=platforms)) | set(
+        tags.compatible_tags(python_version, "cp" + version.replace(".", ""), platforms=platforms))
+
+
+def wheel_files(name: str) -> list[str]:
+    """File names of every release of ``name`` on the package index (PEP 691 JSON simple API)."""
+    import urllib.request
+
+    index = os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
+    request = urllib.request.Request(f"{index}/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return [f["filename"] for f in json.load(response)["files"]]
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true" and os.environ.get("COURSE_CHECK_WHEELS") != "1",
+                    reason="asks the package index (runs in CI, or with COURSE_CHECK_WHEELS=1)")
+def test_every_pin_has_a_linux_wheel_for_each_supported_python():
+    """For each pin, a wheel (no source build) whose tags fit each supported CPython on Linux x86-64."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    pins = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
+    pins = [p.split("==") for p in pins if p]
+    accepted = {version: linux_tags(version) for version in SUPPORTED}
+    missing = []
+    for name, pinned in pins:
+        try:
+            files = wheel_files(canonicalize_name(name))
+        except OSError as error:
+            if os.environ.get("CI") == "true":
+                raise
+            pytest.skip(f"the package index cannot be reached ({error})")
+        wheels = [parse_wheel_filename(f) for f in files if f.endswith(".whl")]
+        wheels = [w for w in wheels if str(w[1]) == pinned]
+        for version, tag_set in accepted.items():
+            if not any(tag_set & set(w[3]) for w in wheels):
+                missing.append(f"{name}=={pinned} on Python {version}")
+    assert not missing, "no Linux x86-64 wheel for: " + ", ".join(missing)
