@@ -47,9 +47,13 @@ def number(name: str, value, low: float | None = None, high: float | None = None
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high or value != value:  # value != value: nan
-        interval = (f"{'(' if low_open else '['}{'-inf' if low is None else low}, "
-                    f"{'inf' if high is None else high}{')' if high_open else ']'}")
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+        if high is None:
+            accepted = f"be {'>' if low_open else '>='} {low:g}"
+        elif low is None:
+            accepted = f"be {'<' if high_open else '<='} {high:g}"
+        else:
+            accepted = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must {accepted}, got {value!r}")
     return float(value)
 
 
@@ -168,3 +172,33 @@ def state_dict_differences(own: dict, incoming: dict, optional=()) -> list[str]:
         lines.append(f"different shapes ({len(shapes)}): " + "; ".join(shapes[:12])
                      + (" ..." if len(shapes) > 12 else ""))
     return lines
+
+
+def keras_assignments(pairs, what: str) -> None:
+    """``pairs`` of (Keras layer, list of arrays for its ``set_weights``): check every shape first, then
+    assign them all, so a mismatch (models of different sizes) leaves the Keras model untouched."""
+    differences = []
+    for layer, values in pairs:
+        have = [tuple(w.shape) for w in layer.get_weights()]
+        want = [tuple(v.shape) for v in values]
+        if have != want:
+            differences.append(f"{layer.name}: Keras {have}, PyTorch gives {want}")
+    if differences:
+        raise ValueError(f"cannot copy {what}: the two models differ (nothing was copied); build both from the same "
+                         "sizes. Differences: " + "; ".join(differences))
+    for layer, values in pairs:
+        layer.set_weights(values)
+
+
+def torch_assignments(pairs, what: str) -> None:
+    """``pairs`` of (destination tensor, source tensor, name): check every shape, then copy them all."""
+    differences = [f"{name}: destination {tuple(dest.shape)}, source {tuple(src.shape)}"
+                   for dest, src, name in pairs if dest.shape != src.shape]
+    if differences:
+        raise ValueError(f"cannot copy {what}: shapes differ (nothing was copied); build both with the same sizes. "
+                         "Differences: " + "; ".join(differences))
+    import torch
+
+    with torch.no_grad():
+        for dest, src, _ in pairs:
+            dest.copy_(src)

@@ -463,46 +463,18 @@ def __getattr__(name):  # module-level lazy attributes (PEP 562): the Keras clas
 
 
 # ------------------------------------------------------------------------------------ weights across
-def keras_assignments(pairs, what: str) -> list:
-    """``pairs`` of (Keras layer, list of arrays for its ``set_weights``): check every shape first, then
-    assign them all, so a mismatch (models of different sizes) leaves the Keras model untouched."""
-    differences = []
-    for layer, values in pairs:
-        have = [tuple(w.shape) for w in layer.get_weights()]
-        want = [tuple(v.shape) for v in values]
-        if have != want:
-            differences.append(f"{layer.name}: Keras {have}, PyTorch gives {want}")
-    if differences:
-        raise ValueError(f"cannot copy {what}: the two models differ (nothing was copied); build both from the same "
-                         "sizes. Differences: " + "; ".join(differences))
-    for layer, values in pairs:
-        layer.set_weights(values)
-
-
-def torch_assignments(pairs, what: str) -> None:
-    """``pairs`` of (destination tensor, source tensor, name): check every shape, then copy them all."""
-    differences = [f"{name}: destination {tuple(dest.shape)}, source {tuple(src.shape)}"
-                   for dest, src, name in pairs if dest.shape != src.shape]
-    if differences:
-        raise ValueError(f"cannot copy {what}: shapes differ (nothing was copied); build both with the same sizes. "
-                         "Differences: " + "; ".join(differences))
-    with torch.no_grad():
-        for dest, src, _ in pairs:
-            dest.copy_(src)
-
-
 def _norm_values(norm: nn.LayerNorm) -> list:
     return [norm.weight.detach().cpu().numpy(), norm.bias.detach().cpu().numpy()]  # Keras' [gamma, beta]
 
 
 def copy_linear_to_keras(linear: nn.Linear, dense) -> None:
     """torch Linear weight (out, in) -> Keras Dense kernel (in, out); bias as is (chapter 4's ``linear_to_keras``)."""
-    keras_assignments([(dense, linear_to_keras(linear))], "a Linear layer")
+    check.keras_assignments([(dense, linear_to_keras(linear))], "a Linear layer")
 
 
 def copy_norm_to_keras(norm: nn.LayerNorm, keras_norm) -> None:
     """torch LayerNorm weight/bias -> Keras LayerNormalization gamma/beta."""
-    keras_assignments([(keras_norm, _norm_values(norm))], "a LayerNorm")
+    check.keras_assignments([(keras_norm, _norm_values(norm))], "a LayerNorm")
 
 
 def _build(keras_layer, d_model: int, n_inputs: int) -> None:
@@ -539,11 +511,11 @@ def _build_checked(keras_layer, d_model: int, n_inputs: int, what: str) -> None:
 def copy_attention_to_keras(torch_attention: MultiHeadAttention, keras_attention) -> None:
     """Copy the four projections of a PyTorch :class:`MultiHeadAttention` into a ``KerasMultiHeadAttention``."""
     _build_checked(keras_attention, torch_attention.d_model, 1, "attention")
-    keras_assignments(_attention_pairs(torch_attention, keras_attention), "attention")
+    check.keras_assignments(_attention_pairs(torch_attention, keras_attention), "attention")
 
 
 def encoder_block_pairs(torch_block: TransformerEncoderBlock, keras_block) -> list:
-    """(Keras layer, values) for every weight of an encoder block (for :func:`keras_assignments`)."""
+    """(Keras layer, values) for every weight of an encoder block (for ``_validate.keras_assignments``)."""
     _build_checked(keras_block, torch_block.attention.d_model, 1, "an encoder block")
     return [*_attention_pairs(torch_block.attention, keras_block.attention),
             (keras_block.attention_norm, _norm_values(torch_block.attention_norm)),
@@ -553,7 +525,7 @@ def encoder_block_pairs(torch_block: TransformerEncoderBlock, keras_block) -> li
 
 def copy_encoder_block_to_keras(torch_block: TransformerEncoderBlock, keras_block) -> None:
     """Copy every weight of a PyTorch encoder block into a ``KerasTransformerEncoderBlock`` of the same sizes."""
-    keras_assignments(encoder_block_pairs(torch_block, keras_block), "an encoder block")
+    check.keras_assignments(encoder_block_pairs(torch_block, keras_block), "an encoder block")
 
 
 def copy_decoder_block_to_keras(torch_block: TransformerDecoderBlock, keras_block) -> None:
@@ -565,7 +537,7 @@ def copy_decoder_block_to_keras(torch_block: TransformerDecoderBlock, keras_bloc
         pairs.append((getattr(keras_block, name + "_norm"), _norm_values(getattr(torch_block, name + "_norm"))))
     pairs += _feed_forward_pairs(torch_block.feed_forward, keras_block.feed_forward)
     pairs.append((keras_block.feed_forward_norm, _norm_values(torch_block.feed_forward_norm)))
-    keras_assignments(pairs, "a decoder block")
+    check.keras_assignments(pairs, "a decoder block")
 
 
 # ------------------------------------------------------------------------- library layouts (for checks)
@@ -593,7 +565,7 @@ def copy_attention_to_torch_mha(attention: MultiHeadAttention, mha: nn.Multihead
     if mha.num_heads != attention.num_heads:
         raise ValueError(f"cannot copy attention: num_heads={attention.num_heads} here, {mha.num_heads} in torch's "
                          "MultiheadAttention (nothing was copied); build both with the same num_heads")
-    torch_assignments(_torch_mha_pairs(attention, mha, ""), "attention into torch.nn.MultiheadAttention")
+    check.torch_assignments(_torch_mha_pairs(attention, mha, ""), "attention into torch.nn.MultiheadAttention")
 
 
 def copy_attention_to_keras_mha(attention: MultiHeadAttention, keras_mha) -> None:
@@ -634,7 +606,7 @@ def copy_encoder_block_to_torch_layer(block: TransformerEncoderBlock, layer: nn.
                                  (block.feed_forward.dense_out, layer.linear2),
                                  (block.attention_norm, layer.norm1), (block.feed_forward_norm, layer.norm2)),
                                 ("linear1", "linear2", "norm1", "norm2"))
-    torch_assignments(pairs, "an encoder block into torch.nn.TransformerEncoderLayer")
+    check.torch_assignments(pairs, "an encoder block into torch.nn.TransformerEncoderLayer")
 
 
 def copy_decoder_block_to_torch_layer(block: TransformerDecoderBlock, layer: nn.TransformerDecoderLayer) -> None:
@@ -646,4 +618,4 @@ def copy_decoder_block_to_torch_layer(block: TransformerDecoderBlock, layer: nn.
                                  (block.self_attention_norm, layer.norm1), (block.cross_attention_norm, layer.norm2),
                                  (block.feed_forward_norm, layer.norm3)),
                                 ("linear1", "linear2", "norm1", "norm2", "norm3"))
-    torch_assignments(pairs, "a decoder block into torch.nn.TransformerDecoderLayer")
+    check.torch_assignments(pairs, "a decoder block into torch.nn.TransformerDecoderLayer")
