@@ -103,12 +103,12 @@ def bool_attention_mask(input_ids: torch.Tensor, attention_mask, pad_token_id: i
     if attention_mask is None:
         return input_ids != pad_token_id
     check.tensor("attention_mask", attention_mask, spec="(B, T), 1/True = real token")
-    if attention_mask.is_floating_point():
-        raise TypeError(f"attention_mask must be 0/1 integers or bool (1/True = real token), got dtype "
-                        f"{attention_mask.dtype}; an additive float mask is not accepted here")
     if attention_mask.shape != input_ids.shape:
         raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
                          f"got {tuple(attention_mask.shape)}")
+    if attention_mask.is_floating_point():  # an additive mask (0 / -10000) would silently flip under .bool()
+        raise TypeError(f"attention_mask must be 0/1 integers or bool (1/True = real token), got dtype "
+                        f"{attention_mask.dtype}; convert a 0/1 float mask with .long()")
     return attention_mask.bool()
 
 
