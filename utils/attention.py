@@ -348,6 +348,18 @@ def _keras_layer_classes():
 
         def call(self, x, context=None, mask=None, training=None, return_weights=False):
             context = x if context is None else context
+            # static shapes only (symbolic dims are None): the same refusals as the PyTorch class
+            if len(x.shape) != 3 or x.shape[-1] not in (None, self.d_model):
+                raise ValueError(f"x must have shape (B, T, D={self.d_model}), got {tuple(x.shape)}")
+            if len(context.shape) != 3 or context.shape[-1] not in (None, self.d_model) or None not in (
+                    x.shape[0], context.shape[0]) and x.shape[0] != context.shape[0]:
+                raise ValueError(f"context must have shape (B, Tk, D) = ({x.shape[0]}, Tk, {self.d_model}) (the batch "
+                                 f"size of x: no broadcasting), got {tuple(context.shape)}")
+            if mask is not None and len(mask.shape) == 2 and None not in (x.shape[0], mask.shape[0]) and (
+                    mask.shape[0] != x.shape[0] or mask.shape[1] not in (None, context.shape[1])):
+                raise ValueError(f"mask must be {MASK_SHAPES}; a 2-D mask is a padding mask (B, Tk) = "
+                                 f"({x.shape[0]}, {context.shape[1]}), got {tuple(mask.shape)}: did you mean "
+                                 "causal_mask(T)[None, None]?")
             q = self.split_heads(self.query(x))                                        # (B, H, Tq, dk)
             k = self.split_heads(self.key(context))                                    # (B, H, Tk, dk)
             v = self.split_heads(self.value(context))                                  # (B, H, Tk, dk)

@@ -347,6 +347,14 @@ class CharLM(nn.Module):
     def forward_with_state(self, ids, state=None):
         """ids (B, T), state None or what the last call returned -> (logits (B, T, V), new state)."""
         check.tensor("ids", ids, 2, spec="(B, T)", integer_dtype=True)
+        if state is not None:
+            expected = (self.rnn.num_layers, ids.shape[0], self.rnn.hidden_size)
+            parts = state if isinstance(state, tuple | list) else (state,)
+            shapes = [tuple(getattr(s, "shape", ())) for s in parts]
+            if len(parts) != (2 if isinstance(self.rnn, nn.LSTM) else 1) or any(sh != expected for sh in shapes):
+                kind = "(h, c), each" if isinstance(self.rnn, nn.LSTM) else "h"
+                raise ValueError(f"state must be {kind} of shape (layers, B, H) = {expected} (what the last call "
+                                 f"returned for this batch size), got {shapes}")
         outputs, state = self.rnn(self.embed(ids), state)  # (B, T, E) -> (B, T, H)
         return self.head(outputs), state
 
