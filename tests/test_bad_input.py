@@ -21,9 +21,9 @@ torch.manual_seed(0)
 D, H = 16, 4
 
 
-def cases(table):
-    """pytest params from ``{id: (callable, exception, [words])}``."""
-    return [pytest.param(fn, exc, words, id=name) for name, (fn, exc, words) in table.items()]
+def cases(module, table):
+    """pytest params from ``{id: (callable, exception, [words])}``, with ids ``module-id``."""
+    return [pytest.param(fn, exc, words, id=f"{module}-{name}") for name, (fn, exc, words) in table.items()]
 
 
 def assert_refused(fn, exc, words):
@@ -416,19 +416,15 @@ def _with_env(variable, value, fn):
     return call
 
 
+def _override(raw):
+    return _with_env("COURSE_OVERRIDES", raw, lambda: profile.pick(dict(epochs=1), dict(epochs=9), "quick"))
+
+
 PROFILE_DEVICE = {
-    "override_type": (_with_env("COURSE_OVERRIDES", '{"epochs": "five"}',
-                                lambda: profile.pick(dict(epochs=1), dict(epochs=9), "quick")),
-                      TypeError, ["epochs='five'", "int"]),
-    "override_bool_for_int": (_with_env("COURSE_OVERRIDES", '{"epochs": true}',
-                                        lambda: profile.pick(dict(epochs=1), dict(epochs=9), "quick")),
-                              TypeError, ["epochs=True", "int"]),
-    "override_unknown_key": (_with_env("COURSE_OVERRIDES", '{"epoch": 3}',
-                                       lambda: profile.pick(dict(epochs=1), dict(epochs=9), "quick")),
-                             ValueError, ["epoch", "accepted: ['epochs']"]),
-    "override_not_json": (_with_env("COURSE_OVERRIDES", "epochs=3",
-                                    lambda: profile.pick(dict(epochs=1), dict(epochs=9), "quick")),
-                          ValueError, ["COURSE_OVERRIDES", "JSON object"]),
+    "override_type": (_override('{"epochs": "five"}'), TypeError, ["epochs='five'", "int"]),
+    "override_bool_for_int": (_override('{"epochs": true}'), TypeError, ["epochs=True", "int"]),
+    "override_unknown_key": (_override('{"epoch": 3}'), ValueError, ["epoch", "accepted: ['epochs']"]),
+    "override_not_json": (_override("epochs=3"), ValueError, ["COURSE_OVERRIDES", "JSON object"]),
     "pick_not_dict": (lambda: profile.pick([("epochs", 1)], dict(epochs=9)), TypeError, ["quick", "dict"]),
     "profile_name": (lambda: profile.current("medium"), ValueError, ["profile", "quick, full"]),
     "profile_type": (lambda: profile.current(1), TypeError, ["profile", "quick, full"]),
@@ -471,58 +467,9 @@ TABLES = {"regression": REGRESSION, "metrics": METRICS, "cnn": CNN, "rnn": RNN, 
           "check+plot": CHECK_PLOT}
 
 
-@pytest.mark.parametrize("fn, exc, words", cases(REGRESSION))
-def test_regression_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(METRICS))
-def test_metrics_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(CNN))
-def test_cnn_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(RNN))
-def test_rnn_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(ATTENTION))
-def test_attention_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(SEQ2SEQ))
-def test_seq2seq_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(BERT))
-def test_bert_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(TRAIN))
-def test_train_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(DATA))
-def test_data_refuses(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(PROFILE_DEVICE))
-def test_profile_and_device_refuse(fn, exc, words):
-    assert_refused(fn, exc, words)
-
-
-@pytest.mark.parametrize("fn, exc, words", cases(CHECK_PLOT))
-def test_check_and_plot_refuse(fn, exc, words):
+@pytest.mark.parametrize("fn, exc, words", [case for module, table in TABLES.items() for case in cases(module, table)])
+def test_bad_call_is_refused_clearly(fn, exc, words):
+    """Test ids read ``module-case``, e.g. ``-k attention-mha_causal_as_padding``."""
     assert_refused(fn, exc, words)
 
 

@@ -23,19 +23,19 @@ def integer(name: str, value, minimum: int | None = None, maximum: int | None = 
 
 def positive_int(name: str, value) -> int:
     """An int >= 1."""
-    if not _is_int(value):
-        raise TypeError(f"{name} must be a positive int, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
-    return int(value)
+    return _int_at_least(name, value, 1, "positive")
 
 
 def non_negative_int(name: str, value) -> int:
     """An int >= 0."""
+    return _int_at_least(name, value, 0, "non-negative")
+
+
+def _int_at_least(name: str, value, minimum: int, kind: str) -> int:
     if not _is_int(value):
-        raise TypeError(f"{name} must be a non-negative int, got {value!r} ({type(value).__name__})")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative int (>= 0), got {value!r}")
+        raise TypeError(f"{name} must be a {kind} int, got {value!r} ({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{name} must be a {kind} int (>= {minimum}), got {value!r}")
     return int(value)
 
 

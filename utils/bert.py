@@ -89,6 +89,7 @@ class BertConfig:
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
     """BERT's initialisation, for ``model.apply``: weights ~ N(0, std), biases 0, LayerNorm gain 1."""
+    check.number("std", std, 0.0)
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=std)
     if isinstance(module, nn.Linear) and module.bias is not None:
@@ -182,6 +183,9 @@ class BertModel(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a BertConfig (e.g. BertConfig.from_json(folder)), got "
+                            f"{type(config).__name__}")
         self.config = config
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
@@ -329,6 +333,9 @@ def read_safetensors(path) -> dict:
     from safetensors.torch import load_file
 
     path = pathlib.Path(path)
+    if not (path / "model.safetensors" if path.is_dir() else path).is_file():
+        raise FileNotFoundError(f"no safetensors weights at {path}: pass a model.safetensors file or a folder "
+                                "holding one")
     return load_file(str(path / "model.safetensors" if path.is_dir() else path))
 
 
@@ -573,6 +580,8 @@ def _keras_bert_class():
         """
 
         def __init__(self, config: BertConfig, **kwargs):
+            if not isinstance(config, BertConfig):
+                raise TypeError(f"config must be a BertConfig, got {type(config).__name__}")
             super().__init__(**kwargs)
             self.config = config
             D, eps = config.hidden_size, config.layer_norm_eps

@@ -55,6 +55,8 @@ def receptive_field(layers) -> int:
 
 def count_parameters(model) -> int:
     """Number of trainable numbers in a PyTorch module."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

@@ -115,7 +115,12 @@ def quiet_native_stderr(drop=STARTUP_CHATTER):
 
 
 def configure_torch(threads: int) -> None:
+    """PyTorch: ``threads`` intra-op threads, one inter-op thread, true float32 (no TF32)."""
     import torch
+
+    from ._validate import positive_int
+
+    positive_int("threads", threads)
 
     torch.backends.cuda.matmul.allow_tf32 = False  # the long-standing flags: newer and older torch both accept them
     torch.backends.cudnn.allow_tf32 = False
@@ -127,6 +132,10 @@ def configure_torch(threads: int) -> None:
 
 
 def configure_tensorflow(threads: int, use_gpu: bool) -> None:
+    """TensorFlow: the same thread budget, GPU memory grown on demand, hidden when ``use_gpu`` is False."""
+    from ._validate import positive_int
+
+    positive_int("threads", threads)
     import tensorflow as tf
 
     tf.config.experimental.enable_tensor_float_32_execution(False)  # see configure_torch

@@ -132,14 +132,14 @@ def loader_options(device) -> dict:
 def autocast(device, amp):
     """``torch.autocast`` in the precision ``amp`` means on ``device`` (see ``utils.device.mixed_precision_dtype``);
     a context that changes nothing when that is float32."""
-    device, dtype = torch.device(device), mixed_precision_dtype(amp, device)
+    device, dtype = _device(device), mixed_precision_dtype(amp, device)
     return torch.autocast(device.type, dtype=getattr(torch, dtype or "float32"), enabled=dtype is not None)
 
 
 def grad_scaler(device, amp) -> torch.amp.GradScaler:
     """A loss scaler that is active only when ``amp`` means float16 on ``device`` (bfloat16 has float32's range
     and needs none); inactive, its ``scale``, ``unscale_``, ``step`` and ``update`` simply pass through."""
-    device = torch.device(device)
+    device = _device(device)
     return torch.amp.GradScaler(device.type, enabled=mixed_precision_dtype(amp, device) == "float16")
 
 
