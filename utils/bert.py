@@ -159,6 +159,8 @@ class BertEncoder(nn.Module):
 
     def forward(self, x, mask=None, output_hidden_states: bool = False):
         """x (B, T, D), mask (B, T) bool (True = real token) -> (B, T, D), or the list of all L+1 states."""
+        if mask is not None and mask.dim() == 2:
+            mask = mask[:, None, None, :]  # (B, 1, 1, T): unambiguous, so no block re-checks it when B == T
         states = [x]
         for block in self.layer:
             states.append(block(states[-1], mask=mask))

@@ -188,15 +188,17 @@ class Seq2SeqTransformer(nn.Module):
         """src (B, S) ids -> (memory (B, S, D), src_mask (B, S) bool, True = real token)."""
         src_mask = src != 0
         h = self.embed(self.src_embedding, src)
+        keep = src_mask[:, None, None, :]  # (B, 1, 1, S): unambiguous, so no block re-checks it when B == S
         for block in self.encoder:
-            h = block(h, mask=src_mask)
+            h = block(h, mask=keep)
         return self.encoder_norm(h), src_mask
 
     def decode(self, memory, src_mask, tgt_in):
         """tgt_in (B, T) ids -> logits (B, T, V_tgt), each position seeing only itself and earlier ones."""
         h = self.embed(self.tgt_embedding, tgt_in)
+        keep = src_mask[:, None, None, :] if src_mask.dim() == 2 else src_mask             # (B, 1, 1, S)
         for block in self.decoder:
-            h = block(h, memory, memory_mask=src_mask)
+            h = block(h, memory, memory_mask=keep)
         return self.generator(self.decoder_norm(h))
 
     def forward(self, packed):
