@@ -120,10 +120,12 @@ def array(name: str, x, ndim: int | tuple | None = None, spec: str | None = None
 
 
 def integer_labels(name: str, y, ndim: int = 1, spec: str = "(N,)"):
-    """A NumPy array of integer class labels (bool/float refused)."""
+    """A NumPy array of integer class labels (bools read as 0/1, whole floats accepted, other floats refused)."""
     import numpy as np
 
     a = array(name, y, ndim, spec)
+    if a.dtype.kind == "b":
+        return a.astype(np.int64)  # False/True are the binary labels 0/1 (e.g. predictions ``p > 0.5``)
     if a.dtype.kind not in "iu":
         if a.dtype.kind == "f" and a.size and np.all(a == np.round(a)):
             return a.astype(np.int64)  # whole floats (e.g. labels read from a CSV) are labels
