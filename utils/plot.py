@@ -49,11 +49,12 @@ def plot_decision_boundary(predict, X, y, ax=None, resolution: int = 200, title:
 
 
 def show_images(images, titles=None, ncols: int = 8, cmap: str = "gray", size: float = 1.2):
-    """Show a grid of images ``(N, H, W)`` or ``(N, H, W, C)``; returns the array of Axes."""
+    """Show a grid of images ``(N, H, W)`` or ``(N, H, W, C)``, titled by the first N of ``titles``; returns
+    the array of Axes."""
     images = check.array("images", images, (3, 4), spec="(N, H, W) or (N, H, W, C)")
     check.positive_int("ncols", ncols)
     n = len(images)
-    if titles is not None and len(titles) != n:
+    if titles is not None and len(titles) < n:  # extra titles are ignored (chapter 3 passes one spare)
         raise ValueError(f"titles must hold one title per image ({n}), got {len(titles)}")
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
