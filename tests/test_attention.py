@@ -76,7 +76,7 @@ def test_multihead_attention_bad_input():
     mha = A.MultiHeadAttention(D, H)
     with pytest.raises(ValueError, match="divisible"):
         A.MultiHeadAttention(10, 3)
-    with pytest.raises(ValueError, match=r"shape \(B, T, 16\)"):
+    with pytest.raises(ValueError, match=r"shape \(B, T, D=16\)"):
         mha(torch.randn(B, T, D + 1))
     with pytest.raises(ValueError, match="padding mask"):
         mha(torch.randn(B, T, D), mask=A.causal_mask(T))                              # (T, T) is not (B, T)

@@ -106,11 +106,13 @@ def test_load_rejects_wrong_shapes_and_reports_leftovers():
     hf, ours, _ = hf_tiny_pair()
     state = dict(hf.state_dict())
     state["pooler.dense.weight"] = torch.zeros(3, 3)
-    with pytest.raises(ValueError, match="shape mismatch for pooler.dense.weight"):
+    with pytest.raises(ValueError, match="shapes differ: pooler.dense.weight"):
         B.load_hf_weights(ours, state)
     del state["pooler.dense.weight"]
     state["cls.predictions.bias"] = torch.zeros(50)
-    report = B.load_hf_weights(ours, state)
+    with pytest.raises(ValueError, match="not in the checkpoint.*pooler.dense.weight.*strict=False"):
+        B.load_hf_weights(ours, state)                       # strict: a body tensor would stay random
+    report = B.load_hf_weights(ours, state, strict=False)    # a deliberate partial load
     assert report["missing"] == ["pooler.dense.weight"] and "cls.predictions.bias" in report["unused"]
 
 

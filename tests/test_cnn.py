@@ -164,7 +164,7 @@ def test_random_shift():
     torch.testing.assert_close(shifted.sum((1, 2, 3)), images.sum((1, 2, 3)))
     assert not torch.equal(shifted, images)
     assert cnn.random_shift(images, 0) is images
-    with pytest.raises(ValueError, match="max_shift >= 0"):
+    with pytest.raises(ValueError, match="max_shift must be a non-negative int"):
         cnn.random_shift(images, -1)
     data = cnn.ShiftedImages(images, torch.arange(16), 1)
     assert len(data) == 16 and data[3][0].shape == (1, 8, 8) and data[3][1] == 3

@@ -9,7 +9,7 @@ from utils.plot import plot_decision_boundary, plot_history, show_images  # noqa
 def test_plot_history_draws_one_line_per_key():
     ax = plot_history({"train_loss": [3, 2, 1], "val_loss": [3, 2.5, 2], "val_metric": [0.1, 0.2, 0.3]})
     assert [line.get_label() for line in ax.get_lines()] == ["train_loss", "val_loss"]
-    with pytest.raises(KeyError, match="available"):
+    with pytest.raises(ValueError, match="accepted"):
         plot_history({"train_loss": [1]}, keys=["val_loss"])
 
 

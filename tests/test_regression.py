@@ -52,7 +52,7 @@ def test_gradient_descent_converges_to_closed_form(diabetes):
     w, losses = R.gradient_descent(X, y, R.mse_loss_and_grad, np.zeros(X.shape[1]), lr=0.2, epochs=5000)
     assert np.all(np.diff(losses) <= 1e-9)
     np.testing.assert_allclose(w, R.normal_equation(X, y), rtol=1e-4, atol=1e-3)
-    with pytest.raises(ValueError, match="lr > 0"):
+    with pytest.raises(ValueError, match="lr must be > 0"):
         R.gradient_descent(X, y, R.mse_loss_and_grad, np.zeros(X.shape[1]), lr=0.0, epochs=1)
 
 

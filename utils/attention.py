@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _validate as check
 from .rnn import linear_to_keras
 
 ACTIVATIONS = ("gelu", "relu")
@@ -35,15 +36,15 @@ ACTIVATIONS = ("gelu", "relu")
 # ----------------------------------------------------------------------------------------------- masks etc.
 def causal_mask(T: int, device=None) -> torch.Tensor:
     """(T, T) bool, True on and below the diagonal: position i may attend to positions j <= i."""
-    if not isinstance(T, int) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    check.positive_int("T", T)
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
 def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     """(max_len, d_model) float32 table PE[pos, 2i] = sin(pos / 10000^(2i/D)), PE[pos, 2i+1] = cos(same)."""
-    if max_len < 1 or d_model < 2 or d_model % 2:
-        raise ValueError(f"need max_len >= 1 and an even d_model >= 2, got max_len={max_len}, d_model={d_model}")
+    check.positive_int("max_len", max_len)
+    if check.positive_int("d_model", d_model) < 2 or d_model % 2:
+        raise ValueError(f"d_model must be an even d_model >= 2 (sin and cos pairs), got d_model={d_model}")
     position = torch.arange(max_len, dtype=torch.float64)[:, None]                  # (max_len, 1)
     inv_freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (D/2,)
     angles = position * inv_freq                                                    # (max_len, D/2)
@@ -52,22 +53,49 @@ def sinusoidal_positional_encoding(max_len: int, d_model: int) -> torch.Tensor:
     return pe.float()
 
 
-def _expand_mask(mask: torch.Tensor | None, B: int, Tq: int, Tk: int) -> torch.Tensor | None:
-    """Padding mask (B, Tk) -> (B, 1, 1, Tk); a mask of 3 dims (B, Tq, Tk) -> (B, 1, Tq, Tk); 4 dims as is."""
+MASK_SHAPES = "(B, Tk) padding, (B, Tq, Tk) or (B, 1, Tq, Tk) (each dim may be 1 to broadcast)"
+
+
+def _check_broadcast_mask(mask: torch.Tensor, target: tuple, name: str = "mask") -> None:
+    """Refuse a mask with more dims than ``target`` or a dim that is neither the target's nor 1 (it would
+    broadcast to something else, or fail deep inside torch)."""
+    shape = tuple(mask.shape)
+    if len(shape) > len(target) or any(m not in (1, t) for m, t in zip(shape[::-1], target[::-1], strict=False)):
+        raise ValueError(f"{name} must broadcast to (B, H, Tq, Tk) = {tuple(target)}, i.e. {MASK_SHAPES}; "
+                         f"got {shape}")
+
+
+def _expand_mask(mask: torch.Tensor | None, B: int, Tq: int, Tk: int, H: int = 1,
+                 name: str = "mask") -> torch.Tensor | None:
+    """Padding mask (B, Tk) -> (B, 1, 1, Tk); a mask of 3 dims (B, Tq, Tk) -> (B, 1, Tq, Tk); 4 dims as is.
+
+    A 2-D (T, T) mask that equals ``causal_mask(T)`` while B == T is refused: read as a padding mask it would
+    silently mean "sequence b has b + 1 tokens" (pass ``causal_mask(T)[None, None]``, or a padding mask that
+    really is triangular as ``mask[:, None, None, :]``). Only shapes are checked otherwise (no pass over values).
+    """
     if mask is None:
         return None
+    check.tensor(name, mask, spec=MASK_SHAPES)
     if mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+        raise TypeError(f"{name} must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+    shape = tuple(mask.shape)
     if mask.dim() == 2:
-        if tuple(mask.shape) != (B, Tk):
-            raise ValueError(f"a 2-D mask is a padding mask of shape (B, Tk) = ({B}, {Tk}), got {tuple(mask.shape)};"
-                             " give a (Tq, Tk) mask such as causal_mask(T) as mask[None, None]")
+        if shape != (B, Tk):
+            hint = " did you mean causal_mask(T)[None, None]?" if shape == (Tq, Tk) else ""
+            raise ValueError(f"{name} must be {MASK_SHAPES}; a 2-D mask is a padding mask (B, Tk) = ({B}, {Tk}), "
+                             f"got {shape} with B={B}, Tq={Tq}, Tk={Tk}:{hint or ' one True per real key'}")
+        if B == Tq == Tk and B > 1 and torch.equal(mask, causal_mask(Tk, device=mask.device)):
+            raise ValueError(f"{name} of shape {shape} equals causal_mask({Tk}) but a 2-D mask is read as a padding "
+                             f"mask (B, Tk) with B={B}, Tk={Tk}: did you mean causal_mask(T)[None, None]? (A padding "
+                             "mask that truly is triangular: pass it as mask[:, None, None, :].)")
         return mask[:, None, None, :]                                               # (B, 1, 1, Tk)
     if mask.dim() == 3:
+        _check_broadcast_mask(mask[:, None], (B, H, Tq, Tk), name)
         return mask[:, None]                                                        # (B, 1, Tq, Tk)
     if mask.dim() == 4:
+        _check_broadcast_mask(mask, (B, H, Tq, Tk), name)
         return mask
-    raise ValueError(f"mask must have 2, 3 or 4 dims, got shape {tuple(mask.shape)}")
+    raise ValueError(f"{name} must be {MASK_SHAPES}, got {mask.dim()} dims: shape {shape}")
 
 
 # ------------------------------------------------------------------------------------------ PyTorch part
@@ -78,9 +106,15 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):
     True = may attend. ``dropout`` is None or a callable (e.g. ``nn.Dropout``) applied to the weights.
     Returns ``(out (B, H, Tq, dv), weights (B, H, Tq, Tk))``; the weights are those before dropout.
     """
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check.tensor(name, t, spec="(B, H, T, d)", floating=True)
+    if (q.dim() < 2 or not q.dim() == k.dim() == v.dim() or q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]
+            or q.shape[:-2] != k.shape[:-2] or k.shape[:-2] != v.shape[:-2]):
         raise ValueError(f"shapes do not fit: q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}; need "
-                         "q (..., Tq, dk), k (..., Tk, dk), v (..., Tk, dv)")
+                         "q (..., Tq, dk), k (..., Tk, dk), v (..., Tk, dv) with the same leading dims (B, H)")
+    if mask is not None:
+        check.tensor("mask", mask, spec="broadcastable to (B, H, Tq, Tk)")
+        _check_broadcast_mask(mask, (*q.shape[:-1], k.shape[-2]))
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])                     # (B, H, Tq, Tk)
     if mask is not None:
         if mask.dtype != torch.bool:
@@ -104,8 +138,7 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, bias: bool = True, fused: bool = False):
         super().__init__()
-        if d_model % num_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
+        _check_heads(d_model, num_heads, dropout)
         self.d_model, self.num_heads, self.d_head = d_model, num_heads, d_model // num_heads
         self.query = nn.Linear(d_model, d_model, bias=bias)
         self.key = nn.Linear(d_model, d_model, bias=bias)
@@ -121,11 +154,17 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, x, context=None, mask=None):
+        check.tensor("x", x, spec=f"(B, T, D={self.d_model})", floating=True)
         if x.dim() != 3 or x.shape[-1] != self.d_model:
-            raise ValueError(f"x must have shape (B, T, {self.d_model}), got {tuple(x.shape)}")
-        context = x if context is None else context
+            raise ValueError(f"x must have shape (B, T, D={self.d_model}), got {tuple(x.shape)}")
         B, Tq, _ = x.shape
-        mask = _expand_mask(mask, B, Tq, context.shape[1])
+        if context is not None:
+            check.tensor("context", context, spec=f"(B, Tk, D={self.d_model})", floating=True)
+            if context.dim() != 3 or context.shape[0] != B or context.shape[2] != self.d_model:
+                raise ValueError(f"context must have shape (B, Tk, D) = ({B}, Tk, {self.d_model}) (the batch size "
+                                 f"of x: no broadcasting), got {tuple(context.shape)}")
+        context = x if context is None else context
+        mask = _expand_mask(mask, B, Tq, context.shape[1], self.num_heads)
         q = self.split_heads(self.query(x))                                          # (B, H, Tq, dk)
         k = self.split_heads(self.key(context))                                      # (B, H, Tk, dk)
         v = self.split_heads(self.value(context))                                    # (B, H, Tk, dk)
@@ -138,6 +177,22 @@ class MultiHeadAttention(nn.Module):
             self.last_weights = weights.detach()
         heads = heads.transpose(1, 2).reshape(B, Tq, self.d_model)                    # (B, Tq, H*dk) = (B, Tq, D)
         return self.output(heads)
+
+
+def _check_heads(d_model, num_heads, dropout) -> None:
+    check.positive_int("d_model", d_model)
+    check.positive_int("num_heads", num_heads)
+    if d_model % num_heads:
+        raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads} (each head gets D / H "
+                         "features); accepted: a num_heads that divides d_model")
+    check.probability("dropout", dropout)
+
+
+def _check_block(d_model, num_heads, d_ff, dropout, activation, layer_norm_eps) -> None:
+    _check_heads(d_model, num_heads, dropout)
+    check.positive_int("d_ff", d_ff)
+    check.one_of("activation", activation, ACTIVATIONS)
+    check.number("layer_norm_eps", layer_norm_eps, 0.0, low_open=True)
 
 
 def _activation(name: str):
@@ -153,12 +208,18 @@ class PositionwiseFeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, activation: str = "gelu", dropout: float = 0.0):
         super().__init__()
+        check.positive_int("d_model", d_model)
+        check.positive_int("d_ff", d_ff)
+        check.probability("dropout", dropout)
         self.dense_in = nn.Linear(d_model, d_ff)
         self.activation = _activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.dense_out = nn.Linear(d_ff, d_model)
 
     def forward(self, x):
+        check.tensor("x", x, spec="(B, T, D)", floating=True)
+        if x.dim() < 1 or x.shape[-1] != self.dense_in.in_features:
+            raise ValueError(f"x must have shape (B, T, D={self.dense_in.in_features}), got {tuple(x.shape)}")
         return self.dense_out(self.dropout(self.activation(self.dense_in(x))))
 
 
@@ -181,6 +242,7 @@ class TransformerEncoderBlock(_Residual):
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu",
                  norm_first: bool = False, layer_norm_eps: float = 1e-5):
         super().__init__()
+        _check_block(d_model, num_heads, d_ff, dropout, activation, layer_norm_eps)
         self.norm_first = norm_first
         self.attention = MultiHeadAttention(d_model, num_heads, dropout)
         self.attention_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -204,6 +266,7 @@ class TransformerDecoderBlock(_Residual):
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0, activation: str = "gelu",
                  norm_first: bool = False, layer_norm_eps: float = 1e-5, causal: bool = True):
         super().__init__()
+        _check_block(d_model, num_heads, d_ff, dropout, activation, layer_norm_eps)
         self.norm_first, self.causal = norm_first, causal
         self.self_attention = MultiHeadAttention(d_model, num_heads, dropout)
         self.self_attention_norm = nn.LayerNorm(d_model, eps=layer_norm_eps)
@@ -214,8 +277,15 @@ class TransformerDecoderBlock(_Residual):
         self.residual_dropout = nn.Dropout(dropout)
 
     def forward(self, x, memory, self_mask=None, memory_mask=None):
+        D = self.self_attention.d_model
+        check.tensor("x", x, 3, spec=f"(B, T, D={D})", floating=True)
+        check.tensor("memory", memory, 3, spec=f"(B, S, D={D})", floating=True)
         B, T, _ = x.shape
-        mask = _expand_mask(self_mask, B, T, T)
+        if memory.shape[0] != B or memory.shape[2] != D:
+            raise ValueError(f"memory must have shape (B, S, D) = ({B}, S, {D}) (the batch size of x), "
+                             f"got {tuple(memory.shape)}")
+        mask = _expand_mask(self_mask, B, T, T, name="self_mask")
+        _expand_mask(memory_mask, B, T, memory.shape[1], name="memory_mask")  # shape check only
         if self.causal:
             causal = causal_mask(T, device=x.device)[None, None]                        # (1, 1, T, T)
             mask = causal if mask is None else mask & causal
@@ -262,9 +332,8 @@ def _keras_layer_classes():
         (True = may attend / real token)."""
 
         def __init__(self, d_model, num_heads, dropout=0.0, bias=True, **kwargs):
+            _check_heads(d_model, num_heads, dropout)
             super().__init__(**kwargs)
-            if d_model % num_heads:
-                raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}")
             self.d_model, self.num_heads, self.d_head = d_model, num_heads, d_model // num_heads
             self.query = keras.layers.Dense(d_model, use_bias=bias, name="query")
             self.key = keras.layers.Dense(d_model, use_bias=bias, name="key")
@@ -279,6 +348,18 @@ def _keras_layer_classes():
 
         def call(self, x, context=None, mask=None, training=None, return_weights=False):
             context = x if context is None else context
+            # static shapes only (symbolic dims are None): the same refusals as the PyTorch class
+            if len(x.shape) != 3 or x.shape[-1] not in (None, self.d_model):
+                raise ValueError(f"x must have shape (B, T, D={self.d_model}), got {tuple(x.shape)}")
+            if len(context.shape) != 3 or context.shape[-1] not in (None, self.d_model) or None not in (
+                    x.shape[0], context.shape[0]) and x.shape[0] != context.shape[0]:
+                raise ValueError(f"context must have shape (B, Tk, D) = ({x.shape[0]}, Tk, {self.d_model}) (the batch "
+                                 f"size of x: no broadcasting), got {tuple(context.shape)}")
+            if mask is not None and len(mask.shape) == 2 and None not in (x.shape[0], mask.shape[0]) and (
+                    mask.shape[0] != x.shape[0] or mask.shape[1] not in (None, context.shape[1])):
+                raise ValueError(f"mask must be {MASK_SHAPES}; a 2-D mask is a padding mask (B, Tk) = "
+                                 f"({x.shape[0]}, {context.shape[1]}), got {tuple(mask.shape)}: did you mean "
+                                 "causal_mask(T)[None, None]?")
             q = self.split_heads(self.query(x))                                        # (B, H, Tq, dk)
             k = self.split_heads(self.key(context))                                    # (B, H, Tk, dk)
             v = self.split_heads(self.value(context))                                  # (B, H, Tk, dk)
@@ -299,9 +380,11 @@ def _keras_layer_classes():
         """Keras twin of :class:`PositionwiseFeedForward` (sublayers ``dense_in``, ``dense_out``)."""
 
         def __init__(self, d_model, d_ff, activation="gelu", dropout=0.0, **kwargs):
+            check.positive_int("d_model", d_model)
+            check.positive_int("d_ff", d_ff)
+            check.one_of("activation", activation, ACTIVATIONS)
+            check.probability("dropout", dropout)
             super().__init__(**kwargs)
-            if activation not in ACTIVATIONS:
-                raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
             # Keras' gelu defaults to the tanh approximation; PyTorch's and BERT's is the exact erf form
             act = (lambda z: keras.activations.gelu(z, approximate=False)) if activation == "gelu" else "relu"
             self.dense_in = keras.layers.Dense(d_ff, activation=act, name="dense_in")
@@ -323,6 +406,7 @@ def _keras_layer_classes():
 
         def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", norm_first=False,
                      layer_norm_eps=1e-5, **kwargs):
+            _check_block(d_model, num_heads, d_ff, dropout, activation, layer_norm_eps)
             super().__init__(**kwargs)
             self.norm_first = norm_first
             self.attention = KerasMultiHeadAttention(d_model, num_heads, dropout, name="attention")
@@ -349,6 +433,7 @@ def _keras_layer_classes():
 
         def __init__(self, d_model, num_heads, d_ff, dropout=0.0, activation="gelu", norm_first=False,
                      layer_norm_eps=1e-5, causal=True, **kwargs):
+            _check_block(d_model, num_heads, d_ff, dropout, activation, layer_norm_eps)
             super().__init__(**kwargs)
             self.norm_first, self.causal = norm_first, causal
             self.self_attention = KerasMultiHeadAttention(d_model, num_heads, dropout, name="self_attention")
@@ -390,15 +475,18 @@ def __getattr__(name):  # module-level lazy attributes (PEP 562): the Keras clas
 
 
 # ------------------------------------------------------------------------------------ weights across
+def _norm_values(norm: nn.LayerNorm) -> list:
+    return [norm.weight.detach().cpu().numpy(), norm.bias.detach().cpu().numpy()]  # Keras' [gamma, beta]
+
+
 def copy_linear_to_keras(linear: nn.Linear, dense) -> None:
     """torch Linear weight (out, in) -> Keras Dense kernel (in, out); bias as is (chapter 4's ``linear_to_keras``)."""
-    dense.set_weights(linear_to_keras(linear))
+    check.keras_assignments([(dense, linear_to_keras(linear))], "a Linear layer")
 
 
 def copy_norm_to_keras(norm: nn.LayerNorm, keras_norm) -> None:
     """torch LayerNorm weight/bias -> Keras LayerNormalization gamma/beta."""
-    keras_norm.gamma.assign(norm.weight.detach().cpu().numpy())
-    keras_norm.beta.assign(norm.bias.detach().cpu().numpy())
+    check.keras_assignments([(keras_norm, _norm_values(norm))], "a LayerNorm")
 
 
 def _build(keras_layer, d_model: int, n_inputs: int) -> None:
@@ -411,46 +499,85 @@ def _build(keras_layer, d_model: int, n_inputs: int) -> None:
     keras_layer(*xs)
 
 
+def _attention_pairs(torch_attention, keras_attention) -> list:
+    return [(getattr(keras_attention, keras_name), linear_to_keras(getattr(torch_attention, torch_name)))
+            for torch_name, keras_name in [("query", "query"), ("key", "key"), ("value", "value"),
+                                           ("output", "output_dense")]]
+
+
+def _feed_forward_pairs(torch_ff, keras_ff) -> list:
+    return [(keras_ff.dense_in, linear_to_keras(torch_ff.dense_in)),
+            (keras_ff.dense_out, linear_to_keras(torch_ff.dense_out))]
+
+
+def _build_checked(keras_layer, d_model: int, n_inputs: int, what: str) -> None:
+    keras_d_model = getattr(keras_layer, "d_model", None) or getattr(getattr(keras_layer, "attention", None),
+                                                                    "d_model", None) or getattr(
+        getattr(keras_layer, "self_attention", None), "d_model", None)
+    if keras_d_model is not None and keras_d_model != d_model:
+        raise ValueError(f"cannot copy {what}: the PyTorch one has d_model={d_model}, the Keras one "
+                         f"d_model={keras_d_model} (nothing was copied); build both with the same sizes")
+    _build(keras_layer, d_model, n_inputs)
+
+
 def copy_attention_to_keras(torch_attention: MultiHeadAttention, keras_attention) -> None:
     """Copy the four projections of a PyTorch :class:`MultiHeadAttention` into a ``KerasMultiHeadAttention``."""
-    _build(keras_attention, torch_attention.d_model, 1)
-    for torch_name, keras_name in [("query", "query"), ("key", "key"), ("value", "value"), ("output", "output_dense")]:
-        copy_linear_to_keras(getattr(torch_attention, torch_name), getattr(keras_attention, keras_name))
+    _build_checked(keras_attention, torch_attention.d_model, 1, "attention")
+    check.keras_assignments(_attention_pairs(torch_attention, keras_attention), "attention")
 
 
-def _copy_feed_forward(torch_ff, keras_ff) -> None:
-    copy_linear_to_keras(torch_ff.dense_in, keras_ff.dense_in)
-    copy_linear_to_keras(torch_ff.dense_out, keras_ff.dense_out)
+def encoder_block_pairs(torch_block: TransformerEncoderBlock, keras_block) -> list:
+    """(Keras layer, values) for every weight of an encoder block (for ``_validate.keras_assignments``)."""
+    _build_checked(keras_block, torch_block.attention.d_model, 1, "an encoder block")
+    return [*_attention_pairs(torch_block.attention, keras_block.attention),
+            (keras_block.attention_norm, _norm_values(torch_block.attention_norm)),
+            *_feed_forward_pairs(torch_block.feed_forward, keras_block.feed_forward),
+            (keras_block.feed_forward_norm, _norm_values(torch_block.feed_forward_norm))]
 
 
 def copy_encoder_block_to_keras(torch_block: TransformerEncoderBlock, keras_block) -> None:
     """Copy every weight of a PyTorch encoder block into a ``KerasTransformerEncoderBlock`` of the same sizes."""
-    _build(keras_block, torch_block.attention.d_model, 1)
-    copy_attention_to_keras(torch_block.attention, keras_block.attention)
-    copy_norm_to_keras(torch_block.attention_norm, keras_block.attention_norm)
-    _copy_feed_forward(torch_block.feed_forward, keras_block.feed_forward)
-    copy_norm_to_keras(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
+    check.keras_assignments(encoder_block_pairs(torch_block, keras_block), "an encoder block")
 
 
 def copy_decoder_block_to_keras(torch_block: TransformerDecoderBlock, keras_block) -> None:
     """Copy every weight of a PyTorch decoder block into a ``KerasTransformerDecoderBlock`` of the same sizes."""
-    _build(keras_block, torch_block.self_attention.d_model, 2)
+    _build_checked(keras_block, torch_block.self_attention.d_model, 2, "a decoder block")
+    pairs = []
     for name in ("self_attention", "cross_attention"):
-        copy_attention_to_keras(getattr(torch_block, name), getattr(keras_block, name))
-        copy_norm_to_keras(getattr(torch_block, name + "_norm"), getattr(keras_block, name + "_norm"))
-    _copy_feed_forward(torch_block.feed_forward, keras_block.feed_forward)
-    copy_norm_to_keras(torch_block.feed_forward_norm, keras_block.feed_forward_norm)
+        pairs += _attention_pairs(getattr(torch_block, name), getattr(keras_block, name))
+        pairs.append((getattr(keras_block, name + "_norm"), _norm_values(getattr(torch_block, name + "_norm"))))
+    pairs += _feed_forward_pairs(torch_block.feed_forward, keras_block.feed_forward)
+    pairs.append((keras_block.feed_forward_norm, _norm_values(torch_block.feed_forward_norm)))
+    check.keras_assignments(pairs, "a decoder block")
 
 
 # ------------------------------------------------------------------------- library layouts (for checks)
+def _torch_mha_pairs(attention: MultiHeadAttention, mha: nn.MultiheadAttention, prefix: str) -> list:
+    """Into ``torch.nn.MultiheadAttention``, which packs W_q, W_k, W_v into one ``in_proj_weight`` (3D, D)."""
+    if mha.in_proj_weight is None:
+        raise ValueError(f"cannot copy into {prefix}: torch MultiheadAttention with separate kdim/vdim has no "
+                         "packed in_proj_weight; accepted: nn.MultiheadAttention(D, H) with kdim = vdim = D")
+    pairs = [(mha.in_proj_weight, torch.cat([attention.query.weight, attention.key.weight, attention.value.weight]),
+              prefix + "in_proj_weight"),
+             (mha.out_proj.weight, attention.output.weight, prefix + "out_proj.weight")]
+    has_bias, theirs = attention.query.bias is not None, mha.in_proj_bias is not None
+    if has_bias != theirs:
+        raise ValueError(f"cannot copy into {prefix}: bias={has_bias} in the course's attention but bias={theirs} "
+                         "in torch's; build both with the same bias setting")
+    if has_bias:
+        pairs += [(mha.in_proj_bias, torch.cat([attention.query.bias, attention.key.bias, attention.value.bias]),
+                   prefix + "in_proj_bias"),
+                  (mha.out_proj.bias, attention.output.bias, prefix + "out_proj.bias")]
+    return pairs
+
+
 def copy_attention_to_torch_mha(attention: MultiHeadAttention, mha: nn.MultiheadAttention) -> None:
     """Copy into ``torch.nn.MultiheadAttention``, which packs W_q, W_k, W_v into one ``in_proj_weight`` (3D, D)."""
-    with torch.no_grad():
-        mha.in_proj_weight.copy_(torch.cat([attention.query.weight, attention.key.weight, attention.value.weight]))
-        mha.out_proj.weight.copy_(attention.output.weight)
-        if attention.query.bias is not None:
-            mha.in_proj_bias.copy_(torch.cat([attention.query.bias, attention.key.bias, attention.value.bias]))
-            mha.out_proj.bias.copy_(attention.output.bias)
+    if mha.num_heads != attention.num_heads:
+        raise ValueError(f"cannot copy attention: num_heads={attention.num_heads} here, {mha.num_heads} in torch's "
+                         "MultiheadAttention (nothing was copied); build both with the same num_heads")
+    check.torch_assignments(_torch_mha_pairs(attention, mha, ""), "attention into torch.nn.MultiheadAttention")
 
 
 def copy_attention_to_keras_mha(attention: MultiHeadAttention, keras_mha) -> None:
@@ -477,24 +604,30 @@ def copy_attention_to_keras_mha(attention: MultiHeadAttention, keras_mha) -> Non
 
 
 # ----------------------------------------------------------------- weights into torch.nn's own layers
-def _copy_pairs(pairs) -> None:
-    with torch.no_grad():
-        for mine, theirs in pairs:
-            theirs.weight.copy_(mine.weight)
-            theirs.bias.copy_(mine.bias)
+def _linear_norm_pairs(pairs, prefix_names) -> list:
+    out = []
+    for (mine, theirs), name in zip(pairs, prefix_names, strict=True):
+        out += [(theirs.weight, mine.weight, name + ".weight"), (theirs.bias, mine.bias, name + ".bias")]
+    return out
 
 
 def copy_encoder_block_to_torch_layer(block: TransformerEncoderBlock, layer: nn.TransformerEncoderLayer) -> None:
     """Copy into ``torch.nn.TransformerEncoderLayer`` (names: self_attn, linear1, linear2, norm1, norm2)."""
-    copy_attention_to_torch_mha(block.attention, layer.self_attn)
-    _copy_pairs(((block.feed_forward.dense_in, layer.linear1), (block.feed_forward.dense_out, layer.linear2),
-                 (block.attention_norm, layer.norm1), (block.feed_forward_norm, layer.norm2)))
+    pairs = _torch_mha_pairs(block.attention, layer.self_attn, "self_attn.")
+    pairs += _linear_norm_pairs(((block.feed_forward.dense_in, layer.linear1),
+                                 (block.feed_forward.dense_out, layer.linear2),
+                                 (block.attention_norm, layer.norm1), (block.feed_forward_norm, layer.norm2)),
+                                ("linear1", "linear2", "norm1", "norm2"))
+    check.torch_assignments(pairs, "an encoder block into torch.nn.TransformerEncoderLayer")
 
 
 def copy_decoder_block_to_torch_layer(block: TransformerDecoderBlock, layer: nn.TransformerDecoderLayer) -> None:
     """Copy into ``torch.nn.TransformerDecoderLayer`` (self_attn, multihead_attn, linear1/2, norm1/2/3)."""
-    copy_attention_to_torch_mha(block.self_attention, layer.self_attn)
-    copy_attention_to_torch_mha(block.cross_attention, layer.multihead_attn)
-    _copy_pairs(((block.feed_forward.dense_in, layer.linear1), (block.feed_forward.dense_out, layer.linear2),
-                 (block.self_attention_norm, layer.norm1), (block.cross_attention_norm, layer.norm2),
-                 (block.feed_forward_norm, layer.norm3)))
+    pairs = _torch_mha_pairs(block.self_attention, layer.self_attn, "self_attn.")
+    pairs += _torch_mha_pairs(block.cross_attention, layer.multihead_attn, "multihead_attn.")
+    pairs += _linear_norm_pairs(((block.feed_forward.dense_in, layer.linear1),
+                                 (block.feed_forward.dense_out, layer.linear2),
+                                 (block.self_attention_norm, layer.norm1), (block.cross_attention_norm, layer.norm2),
+                                 (block.feed_forward_norm, layer.norm3)),
+                                ("linear1", "linear2", "norm1", "norm2", "norm3"))
+    check.torch_assignments(pairs, "a decoder block into torch.nn.TransformerDecoderLayer")

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .attention import TransformerEncoderBlock
+from . import _validate as check
+from .attention import ACTIVATIONS, TransformerEncoderBlock
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 in a vocabulary we train
 IGNORE_INDEX = -100  # label of positions that are not predicted (PyTorch's cross_entropy default)
@@ -56,15 +57,26 @@ class BertConfig:
     initializer_range: float = 0.02          # std of the normal initialisation of every weight matrix
 
     def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size"):
+            check.positive_int(f"BertConfig.{name}", getattr(self, name))
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size={self.hidden_size} must be divisible by "
-                             f"num_attention_heads={self.num_attention_heads}")
+            raise ValueError(f"BertConfig.hidden_size={self.hidden_size} must be divisible by "
+                             f"num_attention_heads={self.num_attention_heads}; accepted: a head count dividing it")
+        check.one_of("BertConfig.hidden_act", self.hidden_act, ACTIVATIONS)
+        check.probability("BertConfig.hidden_dropout_prob", self.hidden_dropout_prob)
+        check.probability("BertConfig.attention_probs_dropout_prob", self.attention_probs_dropout_prob)
+        check.number("BertConfig.layer_norm_eps", self.layer_norm_eps, 0.0, low_open=True)
+        check.integer("BertConfig.pad_token_id", self.pad_token_id, 0, self.vocab_size - 1)
+        check.number("BertConfig.initializer_range", self.initializer_range, 0.0)
 
     @classmethod
     def from_json(cls, path) -> "BertConfig":
         """Read a Hugging Face ``config.json`` (a file, or a folder holding one); unknown keys are ignored."""
         path = pathlib.Path(path)
         path = path / "config.json" if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"no BERT config at {path}: pass a config.json or a folder holding one")
         raw = json.loads(path.read_text(encoding="utf-8"))
         if raw.get("model_type", "bert") != "bert":
             raise ValueError(f"{path} describes a {raw['model_type']!r} model, not 'bert'")
@@ -77,6 +89,7 @@ class BertConfig:
 
 def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
     """BERT's initialisation, for ``model.apply``: weights ~ N(0, std), biases 0, LayerNorm gain 1."""
+    check.number("std", std, 0.0)
     if isinstance(module, (nn.Linear, nn.Embedding)):
         nn.init.normal_(module.weight, mean=0.0, std=std)
     if isinstance(module, nn.Linear) and module.bias is not None:
@@ -90,9 +103,13 @@ def bool_attention_mask(input_ids: torch.Tensor, attention_mask, pad_token_id: i
     """(B, T) bool, True = real token: ``attention_mask`` (0/1 or bool) or, when None, ``input_ids != pad``."""
     if attention_mask is None:
         return input_ids != pad_token_id
+    check.tensor("attention_mask", attention_mask, spec="(B, T), 1/True = real token")
     if attention_mask.shape != input_ids.shape:
         raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
                          f"got {tuple(attention_mask.shape)}")
+    if attention_mask.is_floating_point():  # an additive mask (0 / -10000) would silently flip under .bool()
+        raise TypeError(f"attention_mask must be 0/1 integers or bool (1/True = real token), got dtype "
+                        f"{attention_mask.dtype}; convert a 0/1 float mask with .long()")
     return attention_mask.bool()
 
 
@@ -110,11 +127,16 @@ class BertEmbeddings(nn.Module):
         self.max_positions = config.max_position_embeddings
 
     def forward(self, input_ids, token_type_ids=None):
+        check.tensor("input_ids", input_ids, 2, spec="(B, T)", integer_dtype=True)
         B, T = input_ids.shape
         if T > self.max_positions:
             raise ValueError(f"sequence of {T} tokens is longer than max_position_embeddings={self.max_positions}")
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
+        check.tensor("token_type_ids", token_type_ids, spec=f"(B, T) = {(B, T)}", integer_dtype=True)
+        if token_type_ids.shape != input_ids.shape:
+            raise ValueError(f"token_type_ids must have the shape of input_ids (B, T) = {(B, T)}, "
+                             f"got {tuple(token_type_ids.shape)}")
         positions = torch.arange(T, device=input_ids.device)                            # (T,)
         x = (self.word_embeddings(input_ids)                                             # (B, T, D)
              + self.position_embeddings(positions)[None]                                 # (1, T, D) broadcast
@@ -137,6 +159,8 @@ class BertEncoder(nn.Module):
 
     def forward(self, x, mask=None, output_hidden_states: bool = False):
         """x (B, T, D), mask (B, T) bool (True = real token) -> (B, T, D), or the list of all L+1 states."""
+        if mask is not None and mask.dim() == 2:
+            mask = mask[:, None, None, :]  # (B, 1, 1, T): unambiguous, so no block re-checks it when B == T
         states = [x]
         for block in self.layer:
             states.append(block(states[-1], mask=mask))
@@ -161,6 +185,9 @@ class BertModel(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a BertConfig (e.g. BertConfig.from_json(folder)), got "
+                            f"{type(config).__name__}")
         self.config = config
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
@@ -168,6 +195,7 @@ class BertModel(nn.Module):
         self.apply(lambda m: init_bert_weights(m, config.initializer_range))
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        check.tensor("input_ids", input_ids, spec="(B, T)", integer_dtype=True)
         if input_ids.dim() != 2:
             raise ValueError(f"input_ids must have shape (B, T), got {tuple(input_ids.shape)}")
         mask = bool_attention_mask(input_ids, attention_mask, self.config.pad_token_id)    # (B, T)
@@ -183,6 +211,7 @@ class BertForSequenceClassification(nn.Module):
 
     def __init__(self, config: BertConfig, num_labels: int = 2):
         super().__init__()
+        check.positive_int("num_labels", num_labels)
         self.bert = BertModel(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, num_labels)
@@ -246,6 +275,10 @@ class BertForPreTraining(nn.Module):
         self.cls = BertPreTrainingHeads(config, self.bert.embeddings.word_embeddings)
 
     def forward(self, input_ids, token_type_ids, masked, attention_mask=None):
+        check.tensor("masked", masked, spec="(B, T) bool", bool_dtype=True)
+        if masked.shape != getattr(input_ids, "shape", None):
+            raise ValueError(f"masked must be (B, T) bool, shaped like input_ids {tuple(input_ids.shape)}, "
+                             f"got {tuple(masked.shape)}")
         sequence_output, pooled = self.bert(input_ids, attention_mask, token_type_ids)
         mlm_logits = self.cls.predictions(sequence_output[masked])                     # (M, D) -> (M, V)
         return mlm_logits, self.cls.seq_relationship(pooled)                           # (M, V), (B, 2)
@@ -257,6 +290,16 @@ def pretraining_loss(mlm_logits, nsp_logits, mlm_labels, is_next):
     mlm_logits (M, V), mlm_labels (M,) the original ids; nsp_logits (B, 2), is_next (B,) 1 = IsNext.
     Returns ``(total, mlm_loss, nsp_loss)``.
     """
+    check.tensor("mlm_logits", mlm_logits, 2, spec="(M, V)", floating=True)
+    check.tensor("nsp_logits", nsp_logits, 2, spec="(B, 2)", floating=True)
+    check.tensor("mlm_labels", mlm_labels, 1, spec="(M,)", integer_dtype=True)
+    check.tensor("is_next", is_next, 1, spec="(B,)", integer_dtype=True)
+    if len(mlm_labels) != len(mlm_logits) or len(mlm_labels) == 0:
+        raise ValueError(f"mlm_labels (M,) must have one label per row of mlm_logits (M, V) with M >= 1, got "
+                         f"{tuple(mlm_labels.shape)} and {tuple(mlm_logits.shape)}")
+    if len(is_next) != len(nsp_logits) or nsp_logits.shape[1] != 2:
+        raise ValueError(f"nsp_logits must be (B, 2) and is_next (B,), got {tuple(nsp_logits.shape)} and "
+                         f"{tuple(is_next.shape)}")
     mlm = nn.functional.cross_entropy(mlm_logits, mlm_labels)
     nsp = nn.functional.cross_entropy(nsp_logits, is_next)
     return mlm + nsp, mlm, nsp
@@ -292,45 +335,99 @@ def read_safetensors(path) -> dict:
     from safetensors.torch import load_file
 
     path = pathlib.Path(path)
+    if not (path / "model.safetensors" if path.is_dir() else path).is_file():
+        raise FileNotFoundError(f"no safetensors weights at {path}: pass a model.safetensors file or a folder "
+                                "holding one")
     return load_file(str(path / "model.safetensors" if path.is_dir() else path))
 
 
-def load_hf_weights(model: nn.Module, state_dict: dict) -> dict:
+HEAD_PREFIXES = ("cls.", "classifier.")  # task heads: a checkpoint without them leaves them new (random), by design
+_TIED = {"cls.predictions.decoder.weight"}  # shares its tensor with the word embeddings
+
+
+def _is_body(name: str) -> bool:
+    """Whether a (course-named) parameter belongs to BERT itself rather than to a task head or a buffer."""
+    return not name.startswith(HEAD_PREFIXES) and not name.endswith("position_ids")
+
+
+def load_hf_weights(model: nn.Module, state_dict: dict, strict: bool = True) -> dict:
     """Copy a Hugging Face BERT state dict into ``model`` (a :class:`BertModel` or a model holding one as
-    ``.bert``), checking every shape. Prefixes ``bert.`` are matched to the model's own layout.
+    ``.bert``), all or nothing: every name and shape is checked before any tensor is copied. Prefixes
+    ``bert.`` are matched to the model's own layout.
+
+    ``strict=True`` (the default) raises ``ValueError`` listing every difference when the checkpoint does not fit
+    BERT's body (embeddings, encoder layers, pooler): a shape mismatch, a body parameter the checkpoint lacks
+    (e.g. a 6-layer checkpoint into an 8-layer model) or a body tensor with no home here (into a 4-layer model);
+    the model is then left unchanged. Task heads (``classifier.*``, ``cls.*``) the checkpoint lacks are new
+    heads and stay randomly initialised in both modes (listed in ``missing``). ``strict=False`` loads what fits
+    (shape mismatches still raise) and prints what stayed random.
 
     Returns ``{"loaded": [...], "missing": [...], "unused": [...]}``: ``missing`` are this model's
     parameters the checkpoint lacks (they keep their random initialisation), ``unused`` the checkpoint's
     tensors with no home here (e.g. the ``position_ids`` buffer or heads this model does not have).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a BertModel or a model holding one as .bert, got {type(model).__name__}")
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"state_dict must be a dict name -> tensor (e.g. from read_safetensors), "
+                        f"got {type(state_dict).__name__}")
+    if not isinstance(strict, bool):
+        raise TypeError(f"strict must be True or False, got {strict!r}")
     own = model.state_dict()
     prefix = "bert." if any(k.startswith("bert.") for k in own) else ""
-    loaded, unused = [], []
+    plan, unused, mismatched = [], [], []
+    for hf_name, tensor in state_dict.items():
+        name = hf_to_course_name(hf_name)
+        if prefix and not name.startswith((prefix, *HEAD_PREFIXES)):
+            name = prefix + name
+        elif not prefix and name.startswith("bert."):
+            name = name[len("bert."):]
+        if name not in own:
+            unused.append(hf_name)
+            continue
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"state_dict[{hf_name!r}] must be a tensor, got {type(tensor).__name__}")
+        if own[name].shape != tensor.shape:
+            mismatched.append(f"{hf_name} -> {name}: checkpoint {tuple(tensor.shape)}, model {tuple(own[name].shape)}")
+        plan.append((name, tensor))
+    loaded = [name for name, _ in plan]
+    missing = [k for k in own if k not in loaded and k not in _TIED]
+    body_missing = [k for k in missing if _is_body(k)]
+    body_unused = [k for k in unused if _is_body(hf_to_course_name(k)) and hf_to_course_name(k).startswith(
+        ("bert.", "embeddings.", "encoder.", "pooler."))]
+    problems = []
+    if mismatched:
+        problems.append(f"{len(mismatched)} shapes differ: " + "; ".join(mismatched[:8])
+                        + (" ..." if len(mismatched) > 8 else ""))
+    if strict and body_missing:
+        problems.append(f"{len(body_missing)} of the model's tensors are not in the checkpoint (they would stay "
+                        f"random): {', '.join(body_missing[:8])}" + (" ..." if len(body_missing) > 8 else ""))
+    if strict and body_unused:
+        problems.append(f"{len(body_unused)} checkpoint tensors have no place in the model: "
+                        f"{', '.join(body_unused[:8])}" + (" ..." if len(body_unused) > 8 else ""))
+    if problems:
+        config = getattr(model, "config", None) or getattr(getattr(model, "bert", None), "config", None)
+        sizes = (f" (model: {config.num_hidden_layers} layers, hidden_size={config.hidden_size}, "
+                 f"intermediate_size={config.intermediate_size})") if config is not None else ""
+        raise ValueError("the checkpoint does not fit the model" + sizes + "; nothing was copied. "
+                         + " | ".join(problems) + ". Build the model from the checkpoint's config.json "
+                         "(BertConfig.from_json)" + ("" if mismatched else ", or pass strict=False for a deliberate "
+                                                     "partial load"))
     with torch.no_grad():
-        for hf_name, tensor in state_dict.items():
-            name = hf_to_course_name(hf_name)
-            if prefix and not name.startswith((prefix, "cls.", "classifier.")):
-                name = prefix + name
-            elif not prefix and name.startswith("bert."):
-                name = name[len("bert."):]
-            if name not in own:
-                unused.append(hf_name)
-                continue
-            if own[name].shape != tensor.shape:
-                raise ValueError(f"shape mismatch for {hf_name} -> {name}: checkpoint {tuple(tensor.shape)}, "
-                                 f"model {tuple(own[name].shape)}; do the configs agree?")
+        for name, tensor in plan:
             own[name].copy_(tensor)
-            loaded.append(name)
-    tied = {"cls.predictions.decoder.weight"}  # shares its tensor with the word embeddings
-    missing = [k for k in own if k not in loaded and k not in tied]
+    if not strict and body_missing:
+        print(f"load_hf_weights(strict=False): {len(body_missing)} tensors stayed randomly initialised: "
+              f"{', '.join(body_missing)}")
     return {"loaded": loaded, "missing": missing, "unused": unused}
 
 
-def from_pretrained(path, model_class=BertModel, **kwargs):
-    """Build ``model_class(BertConfig.from_json(path), **kwargs)`` and load ``path``'s safetensors weights.
-    Returns ``(model in eval mode, report)`` with the report of :func:`load_hf_weights`."""
+def from_pretrained(path, model_class=BertModel, strict: bool = True, **kwargs):
+    """Build ``model_class(BertConfig.from_json(path), **kwargs)`` and load ``path``'s safetensors weights
+    (``strict`` as in :func:`load_hf_weights`). Returns ``(model in eval mode, report)`` with the report of
+    :func:`load_hf_weights`."""
     model = model_class(BertConfig.from_json(path), **kwargs)
-    report = load_hf_weights(model, read_safetensors(path))
+    report = load_hf_weights(model, read_safetensors(path), strict=strict)
     return model.eval(), report
 
 
@@ -341,6 +438,9 @@ def wordpiece_tokenize(word: str, vocab, unk_token: str = "[UNK]", max_chars: in
     Pieces after the first carry the ``##`` prefix. A word with any part not in the vocabulary becomes
     ``[unk_token]``. Example: ``"unaffable" -> ["una", "##ffa", "##ble"]`` with a suitable vocabulary.
     """
+    if not isinstance(word, str):
+        raise TypeError(f"word must be a str (one word), got {type(word).__name__}")
+    check.positive_int("max_chars", max_chars)
     if len(word) > max_chars:
         return [unk_token]
     pieces, start = [], 0
@@ -367,8 +467,11 @@ def train_wordpiece(texts, vocab_size: int, min_frequency: int = 2, lowercase: b
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    if vocab_size <= len(SPECIAL_TOKENS):
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of strings, got a single string: wrap it as [text]")
+    if check.positive_int("vocab_size", vocab_size) <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
+    check.positive_int("min_frequency", min_frequency)
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -386,8 +489,7 @@ def train_wordpiece(texts, vocab_size: int, min_frequency: int = 2, lowercase: b
 # ------------------------------------------------------------------------------- pre-training data
 def split_into_segments(token_ids, length: int) -> list[list[int]]:
     """Cut one document's token ids into consecutive segments of ``length`` (the last, shorter one dropped)."""
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}")
+    check.positive_int("length", length)
     return [list(token_ids[i:i + length]) for i in range(0, len(token_ids) - length + 1, length)]
 
 
@@ -400,6 +502,9 @@ def make_nsp_pairs(documents, rng: np.random.Generator, max_len: int, cls_id: in
     Returns ``input_ids (N, max_len)``, ``token_type_ids (N, max_len)`` (padded with 0 = [PAD]) and
     ``is_next (N,)`` as int64 NumPy arrays.
     """
+    check.positive_int("max_len", max_len)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     if sum(len(d) > 0 for d in documents) < 2:
         raise ValueError("need at least two non-empty documents to draw NotNext segments from")
     rows, types, labels = [], [], []
@@ -428,8 +533,12 @@ def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, mask_id: int, vo
     Returns ``(corrupted_ids (B, T), masked (B, T) bool, labels (B, T))`` with labels = original id where
     masked, else ``IGNORE_INDEX``.
     """
-    if not 0 < mask_prob < 1:
-        raise ValueError(f"mask_prob must lie in (0, 1), got {mask_prob}")
+    check.number("mask_prob", mask_prob, 0.0, 1.0, low_open=True, high_open=True)
+    check.tensor("input_ids", input_ids, 2, spec="(B, T)", integer_dtype=True)
+    check.tensor("special", special, spec="(B, T) bool")
+    check.positive_int("vocab_size", vocab_size)
+    check.integer("num_special", num_special, 0, vocab_size - 1)
+    check.integer("mask_id", mask_id, 0, vocab_size - 1)
     if special.shape != input_ids.shape or special.dtype != torch.bool:
         raise ValueError(f"special must be a bool tensor shaped like input_ids {tuple(input_ids.shape)}, "
                          f"got {special.dtype} {tuple(special.shape)}")
@@ -450,6 +559,11 @@ def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, mask_id: int, vo
 
 def masked_lm_accuracy(mlm_logits: torch.Tensor, mlm_labels: torch.Tensor) -> float:
     """Fraction of masked positions whose arg-max prediction is the original token. (M, V), (M,)."""
+    check.tensor("mlm_logits", mlm_logits, 2, spec="(M, V)")
+    check.tensor("mlm_labels", mlm_labels, 1, spec="(M,)", integer_dtype=True)
+    if len(mlm_labels) != len(mlm_logits) or len(mlm_labels) == 0:
+        raise ValueError(f"need mlm_logits (M, V) and mlm_labels (M,) with the same M >= 1, got "
+                         f"{tuple(mlm_logits.shape)} and {tuple(mlm_labels.shape)}")
     return (mlm_logits.argmax(-1) == mlm_labels).float().mean().item()
 
 
@@ -468,6 +582,8 @@ def _keras_bert_class():
         """
 
         def __init__(self, config: BertConfig, **kwargs):
+            if not isinstance(config, BertConfig):
+                raise TypeError(f"config must be a BertConfig, got {type(config).__name__}")
             super().__init__(**kwargs)
             self.config = config
             D, eps = config.hidden_size, config.layer_norm_eps
@@ -508,8 +624,20 @@ def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
     """Copy every weight of a PyTorch :class:`BertModel` into a :class:`KerasBertModel` of the same config.
 
     Embedding tables keep their (rows, D) layout; Linear weights (out, in) become Dense kernels (in, out)."""
-    from .attention import copy_encoder_block_to_keras, copy_linear_to_keras, copy_norm_to_keras
+    from .attention import encoder_block_pairs
+    from .rnn import linear_to_keras
 
+    if not isinstance(torch_model, BertModel):
+        raise TypeError(f"torch_model must be a BertModel (for a classifier pass model.bert), "
+                        f"got {type(torch_model).__name__}")
+    sizes = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "max_position_embeddings", "type_vocab_size")
+    keras_config = getattr(keras_model, "config", None)
+    differ = [f"{k}: PyTorch {getattr(torch_model.config, k)}, Keras {getattr(keras_config, k, None)}"
+              for k in sizes if getattr(torch_model.config, k) != getattr(keras_config, k, None)]
+    if differ:
+        raise ValueError("cannot copy: the two BERTs have different sizes (nothing was copied); build KerasBertModel "
+                         "from the same BertConfig. Differences: " + "; ".join(differ))
     if not keras_model.built:
         keras_model(np.ones((1, 2), dtype="int64"))  # Keras creates weights on the first call
     emb = torch_model.embeddings
@@ -517,12 +645,13 @@ def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
     def numpy(t):
         return t.detach().cpu().numpy()
 
-    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
-        getattr(keras_model, name).embeddings.assign(numpy(getattr(emb, name).weight))
-    copy_norm_to_keras(emb.LayerNorm, keras_model.embeddings_norm)
+    pairs = [(getattr(keras_model, name), [numpy(getattr(emb, name).weight)])
+             for name in ("word_embeddings", "position_embeddings", "token_type_embeddings")]
+    pairs.append((keras_model.embeddings_norm, [numpy(emb.LayerNorm.weight), numpy(emb.LayerNorm.bias)]))
     for torch_block, keras_block in zip(torch_model.encoder.layer, keras_model.encoder_layers, strict=True):
-        copy_encoder_block_to_keras(torch_block, keras_block)
-    copy_linear_to_keras(torch_model.pooler.dense, keras_model.pooler)  # (out, in) -> (in, out)
+        pairs += encoder_block_pairs(torch_block, keras_block)
+    pairs.append((keras_model.pooler, linear_to_keras(torch_model.pooler.dense)))  # (out, in) -> (in, out)
+    check.keras_assignments(pairs, "BERT")
 
 
 _KERAS = {}

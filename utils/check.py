@@ -29,6 +29,7 @@ def assert_close(actual, expected, atol: float = 1e-5, rtol: float = 0.0, name: 
 
     The error message shows the worst element: its index, both values and the tolerance.
     """
+    _check_tolerances(atol, rtol)
     a, e = to_numpy(actual).astype(np.float64), to_numpy(expected).astype(np.float64)
     if a.shape != e.shape:
         raise AssertionError(f"{name}: shape {a.shape} differs from expected shape {e.shape}")
@@ -44,9 +45,20 @@ def assert_close(actual, expected, atol: float = 1e-5, rtol: float = 0.0, name: 
     return max_abs_diff(a, e)
 
 
+def _check_tolerances(atol, rtol) -> None:
+    from ._validate import number
+
+    number("atol", atol, 0.0)
+    number("rtol", rtol, 0.0)
+
+
 def relative_diff(a, b) -> float:
-    """``||a - b|| / ||b||`` (Frobenius norms): scale-free distance between two solutions."""
+    """``||a - b|| / ||b||`` (Frobenius norms): scale-free distance between two solutions of the same shape."""
     a, b = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} vs {b.shape}")
+    if not np.any(b):
+        raise ValueError("b must not be all zeros (its norm is the denominator); compare with max_abs_diff instead")
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
@@ -55,6 +67,7 @@ def check_answer(answer, expected, name: str = "answer", atol: float = 1e-6, rto
 
     Prints a short confirmation when the answer is right.
     """
+    _check_tolerances(atol, rtol)
     if answer is None:
         raise AssertionError(f"{name}: no answer yet (got None) - fill in the exercise cell and run it")
     try:

@@ -16,11 +16,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _validate as check
+
 # ---- sizes --------------------------------------------------------------------------------------------
 
 
 def conv_output_size(n: int, k: int, padding: int = 0, stride: int = 1) -> int:
     """floor((n + 2p - k) / s) + 1: the output length of a convolution or pooling along one axis."""
+    for name, value in (("n", n), ("k", k), ("padding", padding), ("stride", stride)):
+        check.integer(name, value)
     if min(n, k, stride) < 1 or padding < 0:
         raise ValueError(f"need n, k, stride >= 1 and padding >= 0, got n={n}, k={k}, padding={padding}, "
                          f"stride={stride}")
@@ -36,7 +40,12 @@ def receptive_field(layers) -> int:
     product of the strides below it.
     """
     r, jump = 1, 1
-    for k, s in layers:
+    for layer in layers:
+        if not isinstance(layer, tuple | list) or len(layer) != 2:
+            raise TypeError(f"layers must be a list of (kernel, stride) pairs, got the item {layer!r}")
+        k, s = layer
+        check.integer("kernel", k)
+        check.integer("stride", s)
         if k < 1 or s < 1:
             raise ValueError(f"kernel and stride must be >= 1, got (k={k}, s={s})")
         r += (k - 1) * jump
@@ -46,6 +55,8 @@ def receptive_field(layers) -> int:
 
 def count_parameters(model) -> int:
     """Number of trainable numbers in a PyTorch module."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -53,7 +64,8 @@ def count_parameters(model) -> int:
 
 
 def _check_conv(x, w, b, stride, padding):
-    x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    x = check.array("x", x, spec="(B, C_in, H, W)", dtype=np.float64)
+    w = check.array("w", w, spec="(C_out, C_in, kh, kw)", dtype=np.float64)
     if x.ndim != 4 or w.ndim != 4:
         raise ValueError(f"x must be (B, C_in, H, W) and w (C_out, C_in, kh, kw); got x {x.shape}, w {w.shape}")
     if x.shape[1] != w.shape[1]:
@@ -61,9 +73,12 @@ def _check_conv(x, w, b, stride, padding):
                          f"(w is (C_out, C_in, kh, kw) = {w.shape})")
     if b is not None and np.shape(b) != (w.shape[0],):
         raise ValueError(f"bias must have shape (C_out,) = ({w.shape[0]},), got {np.shape(b)}")
-    if not isinstance(stride, int) or not isinstance(padding, int) or stride < 1 or padding < 0:
-        raise ValueError(f"stride must be an int >= 1 and padding an int >= 0, got stride={stride!r}, "
-                         f"padding={padding!r}")
+    check.positive_int("stride", stride)
+    check.non_negative_int("padding", padding)
+    for axis, n, k in (("height", x.shape[2], w.shape[2]), ("width", x.shape[3], w.shape[3])):
+        if n + 2 * padding < k or min(n, k) < 1:
+            raise ValueError(f"the kernel ({k}) must fit in the padded input {axis} ({n} + 2*{padding} = "
+                             f"{n + 2 * padding}) and both must be >= 1: x {x.shape}, w {w.shape}")
     return x, w
 
 
@@ -99,7 +114,11 @@ def im2col(x, kh: int, kw: int, stride: int = 1, padding: int = 0):
     Built from strided *views* (no copy until the final reshape): row l = i * W_out + j holds the patch
     whose top-left corner is (i*s, j*s) of the padded input, ordered (c, u, v) like a flattened kernel.
     """
-    x = np.asarray(x, dtype=np.float64)
+    x = check.array("x", x, 4, spec="(B, C, H, W)", dtype=np.float64)
+    check.positive_int("kh", kh)
+    check.positive_int("kw", kw)
+    check.positive_int("stride", stride)
+    check.non_negative_int("padding", padding)
     B, C, H, W = x.shape
     H_out, W_out = conv_output_size(H, kh, padding, stride), conv_output_size(W, kw, padding, stride)
     windows = np.lib.stride_tricks.sliding_window_view(_pad(x, padding), (kh, kw), axis=(2, 3))
@@ -123,6 +142,8 @@ def conv2d_im2col(x, w, b=None, stride: int = 1, padding: int = 0):
 
 def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, fast: bool = True):
     """From-scratch conv2d: ``fast=True`` uses :func:`conv2d_im2col`, ``False`` the readable :func:`conv2d_loop`."""
+    if not isinstance(fast, bool):
+        raise TypeError(f"fast must be True (im2col) or False (loop), got {fast!r}")
     return (conv2d_im2col if fast else conv2d_loop)(x, w, b, stride, padding)
 
 
@@ -135,7 +156,7 @@ def conv2d_backward(x, w, grad_out, stride: int = 1, padding: int = 0):
     dL/dw[o, c] is the cross-correlation of the padded input with dL/dout[:, o].
     """
     x, w = _check_conv(x, w, None, stride, padding)
-    g = np.asarray(grad_out, dtype=np.float64)
+    g = check.array("grad_out", grad_out, spec="(B, C_out, H_out, W_out)", dtype=np.float64)
     (B, _, H, W), (C_out, _, kh, kw) = x.shape, w.shape
     H_out, W_out = conv_output_size(H, kh, padding, stride), conv_output_size(W, kw, padding, stride)
     if g.shape != (B, C_out, H_out, W_out):
@@ -157,8 +178,11 @@ def conv2d_backward(x, w, grad_out, stride: int = 1, padding: int = 0):
 
 def max_pool2d(x, size: int = 2):
     """Non-overlapping max pooling (kernel = stride = ``size``): (B, C, H, W) -> (B, C, H // size, W // size)."""
-    x = np.asarray(x)
+    x = check.array("x", x, 4, spec="(B, C, H, W)")
+    check.positive_int("size", size)
     B, C, H, W = x.shape
+    if size > min(H, W):
+        raise ValueError(f"size must be between 1 and the image's height and width (H, W) = ({H}, {W}), got {size}")
     Ho, Wo = H // size, W // size
     return x[:, :, :Ho * size, :Wo * size].reshape(B, C, Ho, size, Wo, size).max(axis=(3, 5))
 
@@ -174,9 +198,17 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training: bool, moment
     Evaluation: mu, var are the running estimates and nothing is updated.
     Returns (y, new_running_mean, new_running_var).
     """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 4:
-        raise ValueError(f"x must be (B, C, H, W), got shape {x.shape}")
+    x = check.array("x", x, 4, spec="(B, C, H, W)", dtype=np.float64)
+    C = x.shape[1]
+    for name, value in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
+                        ("running_var", running_var)):
+        if np.shape(value) != (C,):
+            raise ValueError(f"{name} must have shape (C,) = ({C},) (one per channel of x {x.shape}), "
+                             f"got {np.shape(value)}")
+    if not isinstance(training, bool):
+        raise TypeError(f"training must be True or False, got {training!r}")
+    check.number("momentum", momentum, 0.0, 1.0)
+    check.number("eps", eps, 0.0, low_open=True)
     if training:
         mu, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
         m = x.size // x.shape[1]  # numbers per channel
@@ -197,16 +229,20 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training: bool, moment
 
 def nchw_to_nhwc(x):
     """Images (B, C, H, W) -> (B, H, W, C); works for NumPy arrays and torch tensors."""
+    if np.ndim(x) != 4:
+        raise ValueError(f"x must be images (B, C, H, W), got shape {tuple(np.shape(x))}")
     return x.permute(0, 2, 3, 1) if isinstance(x, torch.Tensor) else np.transpose(x, (0, 2, 3, 1))
 
 
 def torch_kernel_to_keras(w):
     """Conv kernel (C_out, C_in, kh, kw) -> (kh, kw, C_in, C_out)."""
+    check.array("w", w, 4, spec="(C_out, C_in, kh, kw)")
     return np.transpose(np.asarray(w), (2, 3, 1, 0))
 
 
 def keras_kernel_to_torch(w):
     """Conv kernel (kh, kw, C_in, C_out) -> (C_out, C_in, kh, kw)."""
+    check.array("w", w, 4, spec="(kh, kw, C_in, C_out)")
     return np.transpose(np.asarray(w), (3, 2, 0, 1))
 
 
@@ -215,8 +251,10 @@ def dense_after_flatten_to_keras(weight, chw):
 
     PyTorch flattens (C, H, W) in that order, Keras flattens (H, W, C), so the input rows are reordered.
     """
+    if not isinstance(chw, tuple | list) or len(chw) != 3:
+        raise ValueError(f"chw must be the (C, H, W) of the flattened features, got {chw!r}")
     C, H, W = chw
-    weight = np.asarray(weight)
+    weight = check.array("weight", weight, 2, spec="(D_out, C*H*W)")
     if weight.shape[1] != C * H * W:
         raise ValueError(f"weight has {weight.shape[1]} inputs but C*H*W = {C}*{H}*{W} = {C * H * W}")
     return weight.reshape(-1, C, H, W).transpose(2, 3, 1, 0).reshape(H * W * C, -1)  # (D_out,C,H,W)->(H,W,C,D_out)
@@ -234,6 +272,29 @@ class LeNetConfig:
     kernel_size: int = 5        # conv1 pads to keep the size ("same"), conv2 does not ("valid")
     hidden: tuple = (120, 84)   # widths of the two hidden dense layers
     batch_norm: bool = False    # BatchNorm after each conv (the conv bias is then dropped: BN's beta replaces it)
+
+    def __post_init__(self):
+        for name in ("in_channels", "image_size", "num_classes", "kernel_size"):
+            check.positive_int(name, getattr(self, name))
+        for name in ("channels", "hidden"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple | list) or len(value) != 2:
+                raise ValueError(f"{name} must be a pair of positive ints, e.g. {getattr(LeNetConfig, name)}, "
+                                 f"got {value!r}")
+            for i, v in enumerate(value):
+                check.positive_int(f"{name}[{i}]", v)
+            setattr(self, name, tuple(value))
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd (conv1 pads k // 2 on each side to keep the size, which "
+                             f"only an odd kernel does), got {self.kernel_size}")
+        if not isinstance(self.batch_norm, bool):
+            raise TypeError(f"batch_norm must be True or False, got {self.batch_norm!r}")
+        try:
+            self.feature_shape()
+        except ValueError:
+            raise ValueError(f"image_size={self.image_size} is too small for kernel_size={self.kernel_size}: "
+                             "conv1 (same) -> pool 2 -> conv2 (valid) -> pool 2 needs image_size >= "
+                             f"{2 * (self.kernel_size + 1)}") from None
 
     def feature_shape(self) -> tuple:
         """(C, H, W) after conv1 -> pool -> conv2 -> pool, from the output-size formula."""
@@ -265,7 +326,8 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         expected = (self.cfg.in_channels, self.cfg.image_size, self.cfg.image_size)
-        if tuple(x.shape[1:]) != expected:
+        check.tensor("x", x, spec=f"(B, {', '.join(map(str, expected))})", floating=True)
+        if tuple(x.shape[1:]) != expected or x.dim() != 4:
             raise ValueError(f"LeNet was built for inputs (B, {', '.join(map(str, expected))}), got "
                              f"{tuple(x.shape)}; build it with LeNetConfig(image_size=...) for this size")
         return self.classifier(self.features(x))  # (B, C, S, S) -> (B, C2, h, h) -> (B, classes)
@@ -298,7 +360,7 @@ def copy_lenet_to_keras(model: LeNet, keras_model) -> None:
     if len(torch_layers) != len(keras_layers):
         raise ValueError(f"{len(torch_layers)} PyTorch layers with weights but {len(keras_layers)} Keras ones: "
                          "were both built from the same LeNetConfig?")
-    first_dense = True
+    first_dense, pairs = True, []
     for t, k in zip(torch_layers, keras_layers, strict=True):
         if isinstance(t, nn.Conv2d):
             values = [torch_kernel_to_keras(t.weight.detach().cpu())]
@@ -311,7 +373,8 @@ def copy_lenet_to_keras(model: LeNet, keras_model) -> None:
             values = [t.weight.detach().cpu().numpy().T]  # (out, in) -> (in, out)
         if isinstance(t, (nn.Conv2d, nn.Linear)) and t.bias is not None:
             values.append(t.bias.detach().cpu())
-        k.set_weights([np.asarray(v, dtype=np.float32) for v in values])
+        pairs.append((k, [np.asarray(v, dtype=np.float32) for v in values]))
+    check.keras_assignments(pairs, "a LeNet (both built from the same LeNetConfig?)")
 
 
 # ---- residual block ------------------------------------------------------------------------------------
@@ -326,6 +389,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, channels: int, zero_init: bool = False):
         super().__init__()
+        check.positive_int("channels", channels)
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
@@ -334,6 +398,10 @@ class ResidualBlock(nn.Module):
             nn.init.zeros_(self.bn2.weight)
 
     def forward(self, x):
+        C = self.conv1.in_channels
+        check.tensor("x", x, 4, spec=f"(B, C={C}, H, W)", floating=True)
+        if x.shape[1] != C:
+            raise ValueError(f"x must have shape (B, C={C}, H, W), got {tuple(x.shape)}")
         return F.relu(x + self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))))
 
 
@@ -345,6 +413,8 @@ def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generato
 
     images (B, C, H, W) -> (B, C, H, W). A digit moved by a pixel or two is still the same digit.
     """
+    check.tensor("images", images, 4, spec="(B, C, H, W)")
+    check.non_negative_int("max_shift", max_shift)
     if images.ndim != 4 or max_shift < 0:
         raise ValueError(f"need images (B, C, H, W) and max_shift >= 0, got {tuple(images.shape)}, {max_shift}")
     if max_shift == 0:
@@ -360,6 +430,9 @@ class ShiftedImages(torch.utils.data.Dataset):
     """A dataset of (image, label) that shifts each image at random every time it is read (augmentation)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, max_shift: int):
+        check.tensor("images", images, 4, spec="(N, C, H, W)")
+        check.non_negative_int("max_shift", max_shift)
+        check.same_length(("images", "labels"), images, labels)
         self.images, self.labels, self.max_shift = images, labels, max_shift
 
     def __len__(self):
@@ -371,7 +444,8 @@ class ShiftedImages(torch.utils.data.Dataset):
 
 def resize_images(images, size: int) -> np.ndarray:
     """Bilinear resize of (N, C, H, W) images to (N, C, size, size), float32 (a no-op at the same size)."""
-    x = torch.as_tensor(np.asarray(images), dtype=torch.float32)
+    check.positive_int("size", size)
+    x = torch.as_tensor(check.array("images", images, 4, spec="(N, C, H, W)"), dtype=torch.float32)
     if x.shape[-1] == size and x.shape[-2] == size:
         return x.numpy()
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).numpy()

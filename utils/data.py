@@ -62,7 +62,35 @@ class DownloadError(RuntimeError):
 def cache_dir(path=None) -> pathlib.Path:
     """The download cache folder: ``path`` if given, else ``$COURSE_CACHE``, else ``~/.cache/regression-to-bert``."""
     chosen = path if path is not None else (os.environ.get("COURSE_CACHE") or "~/.cache/regression-to-bert")
+    if not isinstance(chosen, str | os.PathLike):
+        raise TypeError(f"cache_dir must be a folder path (str or pathlib.Path), got {type(chosen).__name__}")
     return pathlib.Path(chosen).expanduser().resolve()
+
+
+def _where(folder: pathlib.Path, argument: str) -> str:
+    """Where a cache/destination folder came from, for messages."""
+    if argument == "cache_dir" and os.environ.get("COURSE_CACHE"):
+        return "cache_dir (or $COURSE_CACHE)"
+    return argument
+
+
+def _check_writable_folder(folder: pathlib.Path, argument: str, writes: str) -> None:
+    """Refuse, before creating anything, a folder that is a file, or that cannot be created or written to."""
+    what = _where(folder, argument)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{what} must be a folder, but {folder} is a file; accepted: a folder path that is writable "
+                         "(or does not exist yet and can be created); set COURSE_CACHE or pass cache_dir=...")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{what} {folder} cannot be created: {existing} is a file, not a folder; "
+                         "accepted: a writable folder path (set COURSE_CACHE or pass cache_dir=...)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        blocker = "is" if existing == folder else f"cannot be created: {existing} is"
+        raise PermissionError(f"{what} {folder} {blocker} read-only for this user, so {writes} cannot be stored "
+                              "there; accepted: a writable folder: set COURSE_CACHE=/a/writable/folder or pass "
+                              "cache_dir=...")
 
 
 _resolve_cache_dir = cache_dir  # ``download`` has an argument called ``cache_dir``
@@ -174,13 +202,16 @@ def download(name: str, urls: list[str], sha256: str, filename: str | None = Non
     folder = _resolve_cache_dir(cache_dir)
     path = folder / filename
     moved = None
-    if path.is_file():
-        actual = sha256sum(path)
-        if actual == sha256:
-            return path
-        moved = _move_aside(path, sha256, actual)
-    elif path.exists():
+    if folder.exists() and not folder.is_dir():
+        _check_writable_folder(folder, "cache_dir", name)  # raises: the cache path is a file
+    actual = sha256sum(path) if path.is_file() else None
+    if actual == sha256:
+        return path  # a verified copy: read-only caches (a shared lab folder) work too
+    if path.exists() and actual is None:
         raise FileExistsError(f"{path} exists but is not a file; move it away so {name} can be cached there")
+    _check_writable_folder(folder, "cache_dir", name)  # before moving, creating or fetching anything
+    if actual is not None:
+        moved = _move_aside(path, sha256, actual)
     folder.mkdir(parents=True, exist_ok=True)
 
     failures = []
@@ -244,6 +275,7 @@ def extract(archive_path, dest=None) -> pathlib.Path:
         return dest
     if not archive.is_file():
         raise FileNotFoundError(f"no archive at {archive}")
+    _check_writable_folder(dest.parent, "dest", f"the contents of {archive.name}")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part"))
     try:

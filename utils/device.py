@@ -36,6 +36,8 @@ def device_name(requested: str | None = None) -> str:
     """
     import torch
 
+    if requested is not None and not isinstance(requested, str):
+        raise TypeError(f"device must be a str ({', '.join(DEVICES)}) or None, got {requested!r}")
     name = (requested or os.environ.get("COURSE_DEVICE") or "auto").strip().lower()
     if name not in DEVICES:
         raise ValueError(f"unknown device {name!r} (from COURSE_DEVICE or the argument); "
@@ -113,7 +115,12 @@ def quiet_native_stderr(drop=STARTUP_CHATTER):
 
 
 def configure_torch(threads: int) -> None:
+    """PyTorch: ``threads`` intra-op threads, one inter-op thread, true float32 (no TF32)."""
     import torch
+
+    from ._validate import positive_int
+
+    positive_int("threads", threads)
 
     torch.backends.cuda.matmul.allow_tf32 = False  # the long-standing flags: newer and older torch both accept them
     torch.backends.cudnn.allow_tf32 = False
@@ -125,6 +132,10 @@ def configure_torch(threads: int) -> None:
 
 
 def configure_tensorflow(threads: int, use_gpu: bool) -> None:
+    """TensorFlow: the same thread budget, GPU memory grown on demand, hidden when ``use_gpu`` is False."""
+    from ._validate import positive_int
+
+    positive_int("threads", threads)
     import tensorflow as tf
 
     tf.config.experimental.enable_tensor_float_32_execution(False)  # see configure_torch
@@ -140,13 +151,19 @@ def configure_tensorflow(threads: int, use_gpu: bool) -> None:
         pass
 
 
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be a non-negative int, got {seed!r} ({type(seed).__name__})")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be a non-negative int below 2**32 (NumPy's limit), got {seed!r}")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy, PyTorch (CPU and CUDA) and TensorFlow/Keras."""
     import keras
     import torch
 
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    _check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -160,14 +177,22 @@ def setup(seed: int = 0, device: str | None = None, profile: str | None = None, 
     Returns a namespace with ``device`` (a ``torch.device``), ``profile`` (``'quick'``/``'full'``),
     ``seed``, ``threads`` and ``versions``.
     """
+    from . import _validate as check
+    from . import profile as profiles
+
+    # every argument and environment variable is checked before anything is configured
+    _check_seed(seed)
+    if threads is not None:
+        check.positive_int("threads", threads)
+    threads = threads or check.env_int("COURSE_THREADS") or os.cpu_count() or 1
+    if profile is not None:
+        profiles.current(profile, device="cpu")  # validates the name; resolved against the device below
     for key, value in FRAMEWORK_ENV.items():
         os.environ.setdefault(key, value)
     import torch  # torch before TensorFlow: the safe import order
 
-    from . import profile as profiles
-
-    threads = threads or int(os.environ.get("COURSE_THREADS", 0)) or os.cpu_count() or 1
     name = device_name(device)
+    chosen_profile = profiles.current(profile, device=name)
     configure_torch(threads)
     drop = STARTUP_CHATTER if name != "cuda" else STARTUP_CHATTER[:3]  # on a GPU, a failed cuInit matters
     with quiet_native_stderr(drop):
@@ -180,7 +205,7 @@ def setup(seed: int = 0, device: str | None = None, profile: str | None = None, 
 
     matplotlib.rcParams.update({"figure.dpi": 72, "figure.figsize": (6, 3.5)})  # small saved outputs
     env = SimpleNamespace(
-        device=torch.device(name), profile=profiles.current(profile, device=name), seed=seed, threads=threads,
+        device=torch.device(name), profile=chosen_profile, seed=seed, threads=threads,
         versions={"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
                   "tensorflow": tf.__version__, "keras": keras.__version__})
     if verbose:

@@ -10,22 +10,41 @@ import math
 
 import numpy as np
 
+from . import _validate as check
+
+
+def _labels(y_true, y_pred):
+    """Both label arrays, integer, same shape, non-empty, non-negative."""
+    y_true, y_pred = check.integer_labels("y_true", y_true, None), check.integer_labels("y_pred", y_pred, None)
+    if y_true.shape != y_pred.shape or y_true.size == 0:
+        raise ValueError(f"y_true and y_pred must have the same non-empty shape, got {y_true.shape} and "
+                         f"{y_pred.shape}")
+    if min(y_true.min(), y_pred.min()) < 0:
+        raise ValueError(f"labels must be class indices >= 0, got minimum {min(y_true.min(), y_pred.min())}")
+    return y_true, y_pred
+
 # ---- classification ----------------------------------------------------------------------------------
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None):
     """M[i, j] = number of examples of true class i predicted as class j. -> (C, C) int."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
-    c = num_classes or int(max(y_true.max(), y_pred.max())) + 1
+    y_true, y_pred = _labels(y_true, y_pred)
+    seen = int(max(y_true.max(), y_pred.max())) + 1
+    if num_classes is not None and check.positive_int("num_classes", num_classes) < seen:
+        raise ValueError(f"num_classes={num_classes} but the labels go up to {seen - 1}: "
+                         f"accepted num_classes >= {seen}")
+    c = num_classes or seen
     M = np.zeros((c, c), dtype=np.int64)
     np.add.at(M, (y_true, y_pred), 1)
     return M
 
 
 def accuracy(y_true, y_pred) -> float:
-    """Fraction of predictions equal to the labels."""
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+    """Fraction of predictions equal to the labels (same shape: no broadcasting)."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.size == 0:
+        raise ValueError(f"y_true and y_pred must have the same non-empty shape, got {y_true.shape} and "
+                         f"{y_pred.shape} (an (N, 1) column against (N,) would broadcast to (N, N))")
+    return float(np.mean(y_true == y_pred))
 
 
 def precision_recall_f1(y_true, y_pred, average: str = "binary"):
@@ -35,7 +54,12 @@ def precision_recall_f1(y_true, y_pred, average: str = "binary"):
     """
     if average not in ("binary", "macro"):
         raise ValueError(f"average must be 'binary' or 'macro', got {average!r}")
-    M = confusion_matrix(y_true, y_pred, max(2, int(max(np.max(y_true), np.max(y_pred))) + 1))
+    y_true, y_pred = _labels(y_true, y_pred)
+    top = int(max(y_true.max(), y_pred.max()))
+    if average == "binary" and top > 1:
+        raise ValueError(f"average='binary' needs labels 0 and 1 only, got labels up to {top}; "
+                         "accepted for more classes: average='macro'")
+    M = confusion_matrix(y_true, y_pred, max(2, top + 1))
     tp = np.diag(M).astype(np.float64)
     predicted, actual = M.sum(0), M.sum(1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -60,6 +84,7 @@ def exact_match(predictions, references) -> float:
 # ----------------------------------------------------------------------------------------------- BLEU
 def ngram_counts(tokens, n: int) -> dict:
     """{n-gram tuple: count} of a token sequence."""
+    check.positive_int("n", n)
     counts = {}
     for i in range(len(tokens) - n + 1):
         gram = tuple(tokens[i:i + n])
@@ -77,6 +102,7 @@ def bleu(candidates, references, max_n: int = 4) -> float:
     if len(candidates) != len(references) or not candidates:
         raise ValueError(f"need as many candidates as references (> 0), got {len(candidates)} and "
                          f"{len(references)}")
+    check.positive_int("max_n", max_n)
     matches, totals = [0] * max_n, [0] * max_n
     for cand, ref in zip(candidates, references, strict=True):
         for n in range(1, max_n + 1):

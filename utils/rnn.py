@@ -14,21 +14,54 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import _validate as check
+
 CELLS = ("rnn", "gru", "lstm")
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # blocks of H rows stacked in weight_ih / weight_hh
 PARAM_NAMES = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")  # PyTorch's names, layer 0
 
 
 def check_cell(cell: str) -> str:
-    if cell not in CELLS:
+    """``cell`` if it is one of :data:`CELLS`, else ``ValueError``."""
+    if not isinstance(cell, str) or cell not in CELLS:
         raise ValueError(f"unknown cell {cell!r}; accepted: {', '.join(CELLS)}")
     return cell
 
 
 # ---- the three cells: one time step each ----------------------------------------------------------------
 
+def _check_step(cell: str, x, state, weight_ih, weight_hh, bias_ih, bias_hh) -> None:
+    """Shapes of one cell step: x (B, D), h (and c) (B, H), weight_ih (G*H, D), weight_hh (G*H, H), biases (G*H,)."""
+    G = GATES[cell]
+    check.tensor("weight_hh", weight_hh, 2, spec=f"(G*H, H) with G={G}", floating=True)
+    H = weight_hh.shape[1]
+    check.tensor("x", x, 2, spec="(B, D)", floating=True)
+    check.tensor("weight_ih", weight_ih, 2, spec=f"(G*H, D) = ({G * H}, D)", floating=True)
+    B, D = x.shape
+    expected = {"weight_ih": (G * H, D), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
+    for name, t in zip(expected, (weight_ih, weight_hh, bias_ih, bias_hh), strict=True):
+        check.tensor(name, t, spec=str(expected[name]), floating=True)
+        if tuple(t.shape) != expected[name]:
+            raise ValueError(f"{name} must have shape {expected[name]} for a {cell.upper()} cell with x (B, D) = "
+                             f"{(B, D)} and H={H} (G={G} gate blocks of H rows), got {tuple(t.shape)}")
+    states = state if cell == "lstm" else (state,)
+    names = ("h", "c") if cell == "lstm" else ("h",)
+    if cell == "lstm" and not (isinstance(state, tuple | list) and len(state) == 2):
+        raise TypeError(f"state must be a tuple (h, c) of two (B, H) = {(B, H)} tensors, got {type(state).__name__}")
+    for name, t in zip(names, states, strict=True):
+        check.tensor(name, t, spec=f"(B, H) = {(B, H)}", floating=True)
+        if tuple(t.shape) != (B, H):
+            raise ValueError(f"{name} must have shape (B, H) = {(B, H)} (B from x, H from weight_hh), "
+                             f"got {tuple(t.shape)}")
+
+
 def rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh). x (B, D), h (B, H) -> h' (B, H)."""
+    _check_step("rnn", x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+    return _rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+def _rnn_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     return torch.tanh(x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)
 
 
@@ -40,6 +73,11 @@ def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))   candidate (reset applied *after* the product)
     h' = (1 - z) * n + z * h
     """
+    _check_step("gru", x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+    return _gru_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+def _gru_step(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
     i_r, i_z, i_n = (x @ weight_ih.T + bias_ih).chunk(3, dim=1)  # (B, 3H) -> 3 x (B, H)
     h_r, h_z, h_n = (h @ weight_hh.T + bias_hh).chunk(3, dim=1)
     r = torch.sigmoid(i_r + h_r)
@@ -54,6 +92,11 @@ def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
     [i, f, g, o] = x W_ih^T + b_ih + h W_hh^T + b_hh, then sigmoid on i, f, o and tanh on g;
     c' = f * c + i * g,  h' = o * tanh(c').
     """
+    _check_step("lstm", x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+    return _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+
+
+def _lstm_step(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
     h, c = state
     i, f, g, o = (x @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh).chunk(4, dim=1)  # 4 x (B, H)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
@@ -62,6 +105,7 @@ def lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh):
 
 
 STEPS = {"rnn": rnn_cell, "gru": gru_cell, "lstm": lstm_cell}
+_UNCHECKED_STEPS = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}  # ScratchRNN checks once, not per step
 
 
 class ScratchRNN(nn.Module):
@@ -73,6 +117,8 @@ class ScratchRNN(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int):
         super().__init__()
+        check.positive_int("input_size", input_size)
+        check.positive_int("hidden_size", hidden_size)
         self.cell, self.input_size, self.hidden_size = check_cell(cell), input_size, hidden_size
         rows = GATES[cell] * hidden_size
         self.weight_ih_l0 = nn.Parameter(torch.empty(rows, input_size))
@@ -97,18 +143,22 @@ class ScratchRNN(nn.Module):
                              f"got {type(state).__name__}")
         parts = state if self.cell == "lstm" else (state,)
         for s in parts:
+            check.tensor("state", s, spec=str(expected), floating=True)
             if tuple(s.shape) != expected:
                 raise ValueError(f"state tensors must have shape (layers, B, H) = {expected}, got {tuple(s.shape)}")
         return tuple(s[0] for s in parts) if self.cell == "lstm" else state[0]  # (1, B, H) -> (B, H)
 
     def forward(self, x, state=None):
+        check.tensor("x", x, spec=f"(B, T, D={self.input_size})", floating=True)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise ValueError(f"x must have shape (B, T, D={self.input_size}) (batch first), got {tuple(x.shape)}")
+        if x.shape[1] == 0:
+            raise ValueError(f"x must hold at least one time step: shape (B, T, D) with T >= 1, got {tuple(x.shape)}")
         state = self.initial_state(x, state)
         params = [getattr(self, name) for name in PARAM_NAMES]
         outputs = []
         for t in range(x.shape[1]):  # the same weights at every step: parameter sharing over time
-            state = STEPS[self.cell](x[:, t], state, *params)
+            state = _UNCHECKED_STEPS[self.cell](x[:, t], state, *params)
             outputs.append(state[0] if self.cell == "lstm" else state)
         final = tuple(s.unsqueeze(0) for s in state) if self.cell == "lstm" else state.unsqueeze(0)
         return torch.stack(outputs, dim=1), final  # (B, T, H), state with a leading layer axis
@@ -120,6 +170,8 @@ def make_recurrent(cell: str, input_size: int, hidden_size: int, impl: str = "to
     Both have the same parameters and the same call: x (B, T, D) -> (outputs (B, T, H), final state).
     """
     check_cell(cell)
+    check.positive_int("input_size", input_size)
+    check.positive_int("hidden_size", hidden_size)
     if impl == "scratch":
         return ScratchRNN(cell, input_size, hidden_size)
     if impl != "torch":
@@ -133,6 +185,7 @@ def input_gradient_norms(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
     x (B, T, D) -> (T,) gradient norms over the batch and features (back-propagation through time).
     """
+    check.tensor("x", x, 3, spec="(B, T, D)", floating=True)
     x = x.detach().clone().requires_grad_(True)
     outputs, _ = layer(x)
     outputs[:, -1].sum().backward()  # a loss that reads only the last step
@@ -149,7 +202,18 @@ def torch_to_keras_weights(cell: str, layer: nn.Module, index: int = 0) -> list:
     the two biases as rows of a (2, 3H) array (Keras' ``reset_after=True``, which is PyTorch's formula).
     """
     check_cell(cell)
+    layers = getattr(layer, "num_layers", 1)
+    check.integer("index", index, 0, layers - 1)
+    if getattr(layer, "bidirectional", False):
+        raise ValueError("layer must be unidirectional: Keras' recurrent layers here have one direction")
     names = [name.replace("_l0", f"_l{index}") for name in PARAM_NAMES]
+    if not all(hasattr(layer, name) for name in names):
+        raise TypeError(f"layer must be nn.RNN/GRU/LSTM or ScratchRNN (parameters {', '.join(names)}), "
+                        f"got {type(layer).__name__}")
+    rows = getattr(layer, names[1]).shape[0]
+    if rows != GATES[cell] * getattr(layer, names[1]).shape[1]:
+        raise ValueError(f"cell={cell!r} does not match the layer: weight_hh has {rows} rows, not "
+                         f"{GATES[cell]} x hidden size; accepted: the layer's own cell type")
     W_ih, W_hh, b_ih, b_hh = (getattr(layer, name).detach().cpu().numpy() for name in names)
     if cell != "gru":
         return [W_ih.T, W_hh.T, b_ih + b_hh]  # (D, G*H), (H, G*H), (G*H,)
@@ -172,6 +236,7 @@ def keras_recurrent(cell: str, hidden_size: int, return_sequences: bool = False,
     """The Keras layer that computes what ``make_recurrent(cell, ...)`` computes (tanh, sigmoid gates)."""
     import keras
 
+    check.positive_int("hidden_size", hidden_size)
     layer = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[check_cell(cell)]
     extra = {"reset_after": True} if cell == "gru" else {}
     return layer(hidden_size, return_sequences=return_sequences, return_state=return_state, **extra)
@@ -181,7 +246,8 @@ def keras_recurrent(cell: str, hidden_size: int, return_sequences: bool = False,
 
 def make_windows(series, window: int):
     """Sliding windows: X[n] = series[n : n + window], y[n] = series[n + window]. (N,) -> X (N-w, w), y (N-w,)."""
-    series = np.asarray(series, dtype=np.float64)
+    series = check.array("series", series, spec="(N,)", dtype=np.float64)
+    check.positive_int("window", window)
     if series.ndim != 1 or not 1 <= window < len(series):
         raise ValueError(f"need a 1-D series longer than the window; got shape {series.shape}, window {window}")
     X = np.lib.stride_tricks.sliding_window_view(series[:-1], window)  # (N - w, w)
@@ -197,6 +263,7 @@ class Forecaster(nn.Module):
         self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x):
+        check.tensor("x", x, 2, spec="(B, T): one window of past values per row", floating=True)
         outputs, _ = self.rnn(x.unsqueeze(-1))  # (B, T) -> (B, T, 1) -> (B, T, H)
         return self.head(outputs[:, -1]).squeeze(-1)  # last step (B, H) -> (B, 1) -> (B,)
 
@@ -205,15 +272,19 @@ def keras_forecaster(window: int, hidden_size: int = 32, cell: str = "lstm"):
     """The Keras twin of :class:`Forecaster`: input (B, T, 1) -> output (B, 1)."""
     import keras
 
+    check.positive_int("window", window)
     return keras.Sequential([keras.Input((window, 1)), keras_recurrent(cell, hidden_size), keras.layers.Dense(1)])
 
 
 def copy_forecaster_to_keras(model: Forecaster, keras_model) -> None:
     """Copy a :class:`Forecaster`'s weights into :func:`keras_forecaster`'s model (same cell and sizes)."""
     cell = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(model.rnn)) or model.rnn.cell
+    if len(keras_model.layers) != 2:
+        raise ValueError(f"keras_model must be keras_forecaster(...)'s [recurrent, Dense] model, got "
+                         f"{len(keras_model.layers)} layers")
     recurrent, dense = keras_model.layers
-    recurrent.set_weights(torch_to_keras_weights(cell, model.rnn))
-    dense.set_weights(linear_to_keras(model.head))
+    pairs = [(recurrent, torch_to_keras_weights(cell, model.rnn)), (dense, linear_to_keras(model.head))]
+    check.keras_assignments(pairs, "a Forecaster (same cell and hidden_size?)")
 
 
 # ---- task 2: a character-level language model ----------------------------------------------------------
@@ -224,6 +295,9 @@ class CharVocab:
     unk = "\ufffd"
 
     def __init__(self, text: str):
+        if not isinstance(text, str) or not text:
+            raise TypeError(f"text must be a non-empty str (the training text), got {type(text).__name__} "
+                            f"{text!r:.40}")
         self.chars = [self.unk] + sorted(set(text) - {self.unk})
         self.index = {ch: i for i, ch in enumerate(self.chars)}
 
@@ -232,15 +306,23 @@ class CharVocab:
 
     def encode(self, text: str) -> np.ndarray:
         """str of length N -> int64 ids (N,)."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
         return np.array([self.index.get(ch, 0) for ch in text], dtype=np.int64)
 
     def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
+        """ids (N,) -> str of length N."""
+        ids = [int(i) for i in np.asarray(ids).reshape(-1)]
+        bad = [i for i in ids if not 0 <= i < len(self.chars)]
+        if bad:
+            raise ValueError(f"ids {bad[:5]} are outside this vocabulary: accepted ids 0..{len(self.chars) - 1}")
+        return "".join(self.chars[i] for i in ids)
 
 
 def next_char_pairs(ids, seq_len: int):
     """Cut ids (N,) into non-overlapping inputs X (M, T) and targets Y (M, T) = the next character of each."""
-    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+    check.positive_int("seq_len", seq_len)
+    ids = torch.as_tensor(check.integer_labels("ids", ids), dtype=torch.long)
     m = (len(ids) - 1) // seq_len
     if m < 1:
         raise ValueError(f"need more than seq_len + 1 = {seq_len + 1} ids, got {len(ids)}")
@@ -253,6 +335,10 @@ class CharLM(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int = 32, hidden_size: int = 256, num_layers: int = 1,
                  cell: str = "lstm", dropout: float = 0.0):
         super().__init__()
+        for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers)):
+            check.positive_int(name, value)
+        check.probability("dropout", dropout)
         layer = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[check_cell(cell)]
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.rnn = layer(embed_dim, hidden_size, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0)
@@ -260,6 +346,15 @@ class CharLM(nn.Module):
 
     def forward_with_state(self, ids, state=None):
         """ids (B, T), state None or what the last call returned -> (logits (B, T, V), new state)."""
+        check.tensor("ids", ids, 2, spec="(B, T)", integer_dtype=True)
+        if state is not None:
+            expected = (self.rnn.num_layers, ids.shape[0], self.rnn.hidden_size)
+            parts = state if isinstance(state, tuple | list) else (state,)
+            shapes = [tuple(getattr(s, "shape", ())) for s in parts]
+            if len(parts) != (2 if isinstance(self.rnn, nn.LSTM) else 1) or any(sh != expected for sh in shapes):
+                kind = "(h, c), each" if isinstance(self.rnn, nn.LSTM) else "h"
+                raise ValueError(f"state must be {kind} of shape (layers, B, H) = {expected} (what the last call "
+                                 f"returned for this batch size), got {shapes}")
         outputs, state = self.rnn(self.embed(ids), state)  # (B, T, E) -> (B, T, H)
         return self.head(outputs), state
 
@@ -272,6 +367,9 @@ def keras_char_lm(vocab_size: int, embed_dim: int = 32, hidden_size: int = 256, 
     """The Keras twin of :class:`CharLM` (without state passing): ids (B, T) -> logits (B, T, V)."""
     import keras
 
+    check.positive_int("vocab_size", vocab_size)
+    check.positive_int("embed_dim", embed_dim)
+    check.positive_int("num_layers", num_layers)
     recurrent = [keras_recurrent(cell, hidden_size, return_sequences=True) for _ in range(num_layers)]
     return keras.Sequential([keras.Input((None,), dtype="int32"), keras.layers.Embedding(vocab_size, embed_dim),
                              *recurrent, keras.layers.Dense(vocab_size)])
@@ -280,11 +378,14 @@ def keras_char_lm(vocab_size: int, embed_dim: int = 32, hidden_size: int = 256, 
 def copy_char_lm_to_keras(model: CharLM, keras_model) -> None:
     """Copy a :class:`CharLM`'s weights into :func:`keras_char_lm`'s model (same sizes)."""
     cell = {nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}[type(model.rnn)]
+    if len(keras_model.layers) != model.rnn.num_layers + 2:
+        raise ValueError(f"keras_model has {len(keras_model.layers) - 2} recurrent layers, the CharLM "
+                         f"num_layers={model.rnn.num_layers} (nothing was copied); build both with the same num_layers")
     embed, *recurrent, dense = keras_model.layers
-    embed.set_weights([model.embed.weight.detach().cpu().numpy()])
-    for index, layer in enumerate(recurrent):
-        layer.set_weights(torch_to_keras_weights(cell, model.rnn, index))
-    dense.set_weights(linear_to_keras(model.head))
+    pairs = [(embed, [model.embed.weight.detach().cpu().numpy()])]
+    pairs += [(layer, torch_to_keras_weights(cell, model.rnn, index)) for index, layer in enumerate(recurrent)]
+    pairs.append((dense, linear_to_keras(model.head)))
+    check.keras_assignments(pairs, "a CharLM (same cell and sizes?)")
 
 
 def detach_state(state):
@@ -296,8 +397,10 @@ def detach_state(state):
 def perplexity(model: CharLM, ids, seq_len: int = 128, streams: int = 16, device="cpu") -> float:
     """exp(mean cross-entropy) of predicting ids[1:] from the text before, reading ``streams`` slices of the
     text in parallel and carrying the state from one chunk of ``seq_len`` to the next."""
+    check.positive_int("seq_len", seq_len)
+    check.positive_int("streams", streams)
     model.eval()
-    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+    ids = torch.as_tensor(check.integer_labels("ids", ids), dtype=torch.long)
     per = (len(ids) - 1) // streams
     if per < 1:
         raise ValueError(f"need more than {streams} + 1 ids for {streams} streams, got {len(ids)}")
@@ -315,9 +418,9 @@ def perplexity(model: CharLM, ids, seq_len: int = 128, streams: int = 16, device
 def sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperature: float = 1.0,
            generator: torch.Generator | None = None) -> str:
     """Continue ``prompt`` by ``length`` characters drawn from softmax(logits / temperature)."""
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if not prompt:
+    check.number("temperature", temperature, 0.0, low_open=True)
+    check.non_negative_int("length", length)
+    if not isinstance(prompt, str) or not prompt:
         raise ValueError("prompt must hold at least one character")
     model.eval()
     device = next(model.parameters()).device

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from . import _validate as check
 from .attention import (
     MultiHeadAttention,
     TransformerDecoderBlock,
@@ -53,8 +54,9 @@ def split_calendar(first_year: int = 1950, last_year: int = 2049, test_fraction:
     import datetime
     import random
 
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    check.number("test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    check.integer("first_year", first_year, 1, 9999)
+    check.integer("last_year", last_year, first_year, 9999)
     first, last = datetime.date(first_year, 1, 1), datetime.date(last_year, 12, 31)
     days = [first + datetime.timedelta(days=i) for i in range((last - first).days + 1)]
     random.Random(seed).shuffle(days)
@@ -67,8 +69,15 @@ def make_date_pairs(days, n: int, seed: int = 0, formats=None):
     ``formats``: indices into ``DATE_FORMATS`` (default: all)."""
     import random
 
+    check.non_negative_int("n", n)
+    if not days:
+        raise ValueError("days must be a non-empty list of datetime.date (e.g. from split_calendar), got none")
     rng = random.Random(seed)
-    formats = range(len(DATE_FORMATS)) if formats is None else formats
+    formats = range(len(DATE_FORMATS)) if formats is None else list(formats)
+    for f in formats:
+        check.integer("formats[i]", f, 0, len(DATE_FORMATS) - 1)
+    if not formats:
+        raise ValueError(f"formats must hold at least one index into DATE_FORMATS (0..{len(DATE_FORMATS) - 1})")
     pairs = []
     for _ in range(n):
         d = rng.choice(days)
@@ -84,6 +93,9 @@ class Seq2SeqVocab:
     PAD, BOS, EOS = 0, 1, 2
 
     def __init__(self, texts):
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be a list of strings (every text the vocabulary must cover), got "
+                            f"{type(texts).__name__}")
         self.chars = ["<pad>", "<s>", "</s>"] + sorted(set("".join(texts)))
         self.index = {c: i for i, c in enumerate(self.chars)}
 
@@ -92,6 +104,9 @@ class Seq2SeqVocab:
 
     def encode(self, texts, length: int, bos: bool = False, eos: bool = False) -> torch.Tensor:
         """(N, length) int64 ids, right-padded with ``PAD``; raises ValueError on an unknown character."""
+        if isinstance(texts, str):
+            raise TypeError(f"texts must be a list of strings, got the single string {texts!r}: wrap it as [text]")
+        check.positive_int("length", length)
         out = torch.full((len(texts), length), self.PAD, dtype=torch.long)
         for row, text in enumerate(texts):
             unknown = set(text) - self.index.keys()
@@ -105,12 +120,17 @@ class Seq2SeqVocab:
 
     def decode(self, ids) -> list[str]:
         """(N, T) ids -> strings, stopping at the first ``EOS`` and skipping ``PAD``/``BOS``."""
+        if not hasattr(ids, "tolist") or getattr(ids, "ndim", 0) != 2:
+            raise ValueError(f"ids must be a 2-D tensor or array (N, T) of ids, got {type(ids).__name__} of shape "
+                             f"{tuple(getattr(ids, 'shape', ()))}")
         texts = []
         for row in ids.tolist():
             chars = []
             for i in row:
                 if i == self.EOS:
                     break
+                if not 0 <= i < len(self.chars):
+                    raise ValueError(f"id {i} is outside this vocabulary: accepted ids 0..{len(self.chars) - 1}")
                 if i > self.EOS:
                     chars.append(self.chars[i])
             texts.append("".join(chars))
@@ -131,7 +151,13 @@ class Seq2SeqTransformer(nn.Module):
                  d_ff: int = 256, num_encoder_layers: int = 2, num_decoder_layers: int = 2, dropout: float = 0.0,
                  max_len: int = 64, norm_first: bool = True, fused: bool = False):
         super().__init__()
-        self.src_len, self.d_model = src_len, d_model
+        for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("src_len", src_len),
+                            ("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers),
+                            ("max_len", max_len)):
+            check.positive_int(name, value)
+        if src_len > max_len:
+            raise ValueError(f"src_len={src_len} must be <= max_len={max_len} (the positional table's length)")
+        self.src_len, self.d_model, self.max_len = src_len, d_model, max_len
         self.src_embedding = nn.Embedding(src_vocab, d_model)
         self.tgt_embedding = nn.Embedding(tgt_vocab, d_model)
         self.register_buffer("positions", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
@@ -152,26 +178,41 @@ class Seq2SeqTransformer(nn.Module):
             nn.init.normal_(embedding.weight, std=d_model**-0.5)
 
     def embed(self, embedding, ids):
+        check.tensor("ids", ids, 2, spec="(B, T)", integer_dtype=True)
+        if ids.shape[1] > self.max_len:
+            raise ValueError(f"sequence of {ids.shape[1]} tokens is longer than max_len={self.max_len}: build the "
+                             f"model with max_len >= {ids.shape[1]} or shorten the input")
         return embedding(ids) * math.sqrt(self.d_model) + self.positions[: ids.shape[1]]   # (B, T, D)
 
     def encode(self, src):
         """src (B, S) ids -> (memory (B, S, D), src_mask (B, S) bool, True = real token)."""
         src_mask = src != 0
         h = self.embed(self.src_embedding, src)
+        keep = src_mask[:, None, None, :]  # (B, 1, 1, S): unambiguous, so no block re-checks it when B == S
         for block in self.encoder:
-            h = block(h, mask=src_mask)
+            h = block(h, mask=keep)
         return self.encoder_norm(h), src_mask
 
     def decode(self, memory, src_mask, tgt_in):
         """tgt_in (B, T) ids -> logits (B, T, V_tgt), each position seeing only itself and earlier ones."""
         h = self.embed(self.tgt_embedding, tgt_in)
+        keep = src_mask[:, None, None, :] if src_mask.dim() == 2 else src_mask             # (B, 1, 1, S)
         for block in self.decoder:
-            h = block(h, memory, memory_mask=src_mask)
+            h = block(h, memory, memory_mask=keep)
         return self.generator(self.decoder_norm(h))
 
     def forward(self, packed):
-        src, tgt_in = packed[:, : self.src_len], packed[:, self.src_len:]
+        src, tgt_in = _unpack(packed, self.src_len)
         return self.decode(*self.encode(src), tgt_in)
+
+
+def _unpack(packed, src_len: int):
+    """packed (B, S + T) -> (src (B, S), tgt_in (B, T)), refusing a tensor without a target part."""
+    check.tensor("packed", packed, 2, spec=f"(B, S + T) with S = src_len = {src_len}", integer_dtype=True)
+    if packed.shape[1] <= src_len:
+        raise ValueError(f"packed must be (B, S + T): the source ids (S = src_len = {src_len}) then at least one "
+                         f"decoder input id, got {tuple(packed.shape)}")
+    return packed[:, :src_len], packed[:, src_len:]
 
 
 @torch.no_grad()
@@ -180,6 +221,12 @@ def greedy_decode(model, src, max_len: int, bos: int = 1, batch_size: int = 512)
 
     ``model`` has ``encode(src) -> (memory, src_mask)`` and ``decode(memory, src_mask, tgt_in) -> logits``.
     """
+    check.positive_int("max_len", max_len)
+    check.positive_int("batch_size", batch_size)
+    check.tensor("src", src, 2, spec="(N, S)", integer_dtype=True)
+    if not (hasattr(model, "encode") and hasattr(model, "decode")):
+        raise TypeError(f"model must have encode(src) and decode(memory, src_mask, tgt_in) (Seq2SeqTransformer, "
+                        f"RNNSeq2Seq), got {type(model).__name__}")
     model.eval()
     outputs = []
     for start in range(0, len(src), batch_size):
@@ -202,11 +249,24 @@ class AdditiveAttention(nn.Module):
 
     def __init__(self, query_dim: int, key_dim: int, hidden: int):
         super().__init__()
+        for name, value in (("query_dim", query_dim), ("key_dim", key_dim), ("hidden", hidden)):
+            check.positive_int(name, value)
         self.query_proj = nn.Linear(query_dim, hidden, bias=False)
         self.key_proj = nn.Linear(key_dim, hidden)
         self.score = nn.Linear(hidden, 1, bias=False)                                     # v^T
 
     def forward(self, query, keys, mask=None, projected_keys=None):
+        Dq, Dk = self.query_proj.in_features, self.key_proj.in_features
+        check.tensor("query", query, 2, spec=f"(B, Dq={Dq})", floating=True)
+        check.tensor("keys", keys, 3, spec=f"(B, S, Dk={Dk})", floating=True)
+        B = query.shape[0]
+        if query.shape[1] != Dq or keys.shape[0] != B or keys.shape[2] != Dk:
+            raise ValueError(f"need query (B, Dq) = ({B}, {Dq}) and keys (B, S, Dk) = ({B}, S, {Dk}) with the same "
+                             f"B, got query {tuple(query.shape)}, keys {tuple(keys.shape)}")
+        if mask is not None:
+            check.tensor("mask", mask, 2, spec="(B, S) bool, True = real", bool_dtype=True)
+            if tuple(mask.shape) != tuple(keys.shape[:2]):
+                raise ValueError(f"mask must be (B, S) = {tuple(keys.shape[:2])} bool, got {tuple(mask.shape)}")
         projected_keys = self.key_proj(keys) if projected_keys is None else projected_keys   # (B, S, A)
         scores = self.score(torch.tanh(self.query_proj(query)[:, None] + projected_keys))[..., 0]  # (B, S)
         if mask is not None:
@@ -226,6 +286,9 @@ class RNNSeq2Seq(nn.Module):
 
     def __init__(self, src_vocab: int, tgt_vocab: int, src_len: int, embed_dim: int = 32, hidden: int = 64):
         super().__init__()
+        for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("src_len", src_len),
+                            ("embed_dim", embed_dim), ("hidden", hidden)):
+            check.positive_int(name, value)
         self.src_len = src_len
         self.src_embedding = nn.Embedding(src_vocab, embed_dim, padding_idx=0)
         self.tgt_embedding = nn.Embedding(tgt_vocab, embed_dim)
@@ -238,8 +301,13 @@ class RNNSeq2Seq(nn.Module):
 
     def encode(self, src):
         """src (B, S) -> (memory (B, S, 2H), src_mask (B, S)); padding is skipped by packing."""
+        check.tensor("src", src, 2, spec="(B, S)", integer_dtype=True)
         src_mask = src != 0
-        packed = nn.utils.rnn.pack_padded_sequence(self.src_embedding(src), src_mask.sum(1).cpu(),
+        lengths = src_mask.sum(1).cpu()                                                   # (B,), on the CPU anyway
+        if bool((lengths == 0).any()):
+            raise ValueError(f"every source row needs at least one non-padding id (padding id 0); rows "
+                             f"{(lengths == 0).nonzero().flatten().tolist()} of src are all padding")
+        packed = nn.utils.rnn.pack_padded_sequence(self.src_embedding(src), lengths,
                                                    batch_first=True, enforce_sorted=False)
         memory, _ = self.encoder(packed)
         memory, _ = nn.utils.rnn.pad_packed_sequence(memory, batch_first=True, total_length=src.shape[1])
@@ -247,6 +315,12 @@ class RNNSeq2Seq(nn.Module):
 
     def decode(self, memory, src_mask, tgt_in):
         """tgt_in (B, T) -> logits (B, T, V_tgt), one GRU-cell step per output position."""
+        check.tensor("tgt_in", tgt_in, 2, spec="(B, T)", integer_dtype=True)
+        H2 = 2 * self.cell.hidden_size
+        check.tensor("memory", memory, 3, spec=f"(B, S, 2H={H2})", floating=True)
+        if memory.shape[2] != H2 or tuple(src_mask.shape) != tuple(memory.shape[:2]) or len(tgt_in) != len(memory):
+            raise ValueError(f"need memory (B, S, 2H={H2}), src_mask (B, S) and tgt_in (B, T) with one B, got memory "
+                             f"{tuple(memory.shape)}, src_mask {tuple(src_mask.shape)}, tgt_in {tuple(tgt_in.shape)}")
         lengths = src_mask.sum(1)
         hidden = memory.shape[-1] // 2
         last_forward = memory[torch.arange(len(memory)), lengths - 1, :hidden]            # (B, H)
@@ -262,5 +336,5 @@ class RNNSeq2Seq(nn.Module):
         return torch.stack(logits, 1)                                                      # (B, T, V)
 
     def forward(self, packed):
-        src, tgt_in = packed[:, : self.src_len], packed[:, self.src_len:]
+        src, tgt_in = _unpack(packed, self.src_len)
         return self.decode(*self.encode(src), tgt_in)

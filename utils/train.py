@@ -21,17 +21,44 @@ import warnings
 import torch
 from tqdm.auto import tqdm
 
+from . import _validate as check
 from .device import mixed_precision_dtype
+
+
+def _device(device) -> torch.device:
+    """``device`` as a ``torch.device``; a ValueError naming the accepted forms otherwise."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device, got {device!r}") from None
+
+
+def _batches(name: str, loader) -> int:
+    """Number of batches of a DataLoader-like ``loader``; refuses an empty one before anything is written."""
+    try:
+        n = len(loader)
+    except TypeError:
+        raise TypeError(f"{name} must be a DataLoader (or any sized iterable of (inputs, targets) batches), "
+                        f"got {type(loader).__name__}") from None
+    if n == 0:
+        raise ValueError(f"{name} is empty (0 batches): accepted, a loader with at least one batch; check the dataset "
+                         "size, batch_size and drop_last")
+    return n
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
     """Fraction of rows whose arg-max class equals the target. logits (B, C), targets (B,)."""
+    if logits.dim() < 1 or logits.shape[:-1] != targets.shape:
+        raise ValueError(f"logits must be (B, C) and targets (B,) (or (..., C) and (...)), got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
     return (logits.argmax(dim=-1) == targets).float().mean().item()
 
 
 def _atomic_write(path, write) -> pathlib.Path:
     """Call ``write(temporary_path)``, then rename the result onto ``path``; on any failure the old file stays."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise ValueError(f"path must be a file path, but {path} is a folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -46,6 +73,8 @@ def _atomic_write(path, write) -> pathlib.Path:
 
 def save_checkpoint(path, state: dict) -> pathlib.Path:
     """Atomically write ``state`` (tensors, numbers, lists, dicts) to ``path``."""
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict (tensors, numbers, lists, dicts), got {type(state).__name__}")
 
     def write(tmp):
         with open(tmp, "wb") as f:
@@ -65,14 +94,21 @@ def save_weights(model, path) -> pathlib.Path:
 
 def load_weights(model, path, device="cpu"):
     """Load weights written by :func:`save_weights` into ``model`` (names and shapes must match exactly)."""
-    from safetensors.torch import load_model
+    from safetensors.torch import load_file
 
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
-    missing, unexpected = load_model(model, path, strict=False, device=str(device))
-    if missing or unexpected:
-        raise ValueError(f"{path} does not fit this model: missing {sorted(missing)}, unexpected {sorted(unexpected)}")
+    incoming = load_file(str(path), device=str(_device(device)))
+    own = model.state_dict()
+    # save_weights stores a tensor shared by several names (tied weights) once: the others may be absent
+    stored = {own[k].data_ptr() for k in incoming if k in own}
+    tied = {k for k in own if k not in incoming and own[k].data_ptr() in stored}
+    differences = check.state_dict_differences(own, incoming, optional=tied)
+    if differences:
+        raise ValueError(f"{path} does not fit this model (nothing was loaded; was it saved from a model of these "
+                         "sizes?): " + " | ".join(differences))
+    model.load_state_dict(incoming, strict=False)  # every name and shape checked above; tied names share
     return model
 
 
@@ -88,7 +124,7 @@ def loader_options(device) -> dict:
     """Extra ``DataLoader`` arguments for ``device``. On CUDA: worker processes prepare the next batches while
     the GPU computes, into page-locked memory that copies to the GPU asynchronously. On a CPU: none (for
     in-memory data the main process is fastest, and workers would compete with training for the cores)."""
-    if torch.device(device).type != "cuda":
+    if _device(device).type != "cuda":
         return {}
     return {"num_workers": min(4, os.cpu_count() or 1), "pin_memory": True, "persistent_workers": True}
 
@@ -96,14 +132,14 @@ def loader_options(device) -> dict:
 def autocast(device, amp):
     """``torch.autocast`` in the precision ``amp`` means on ``device`` (see ``utils.device.mixed_precision_dtype``);
     a context that changes nothing when that is float32."""
-    device, dtype = torch.device(device), mixed_precision_dtype(amp, device)
+    device, dtype = _device(device), mixed_precision_dtype(amp, device)
     return torch.autocast(device.type, dtype=getattr(torch, dtype or "float32"), enabled=dtype is not None)
 
 
 def grad_scaler(device, amp) -> torch.amp.GradScaler:
     """A loss scaler that is active only when ``amp`` means float16 on ``device`` (bfloat16 has float32's range
     and needs none); inactive, its ``scale``, ``unscale_``, ``step`` and ``update`` simply pass through."""
-    device = torch.device(device)
+    device = _device(device)
     return torch.amp.GradScaler(device.type, enabled=mixed_precision_dtype(amp, device) == "float16")
 
 
@@ -131,7 +167,8 @@ def train_step(model, inputs, targets, loss_fn, optimizer, scaler, device, amp=F
 @torch.no_grad()
 def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy, amp=False) -> dict:
     """Mean loss (and metric, if given) over a DataLoader, weighted by batch size; ``amp`` as in :func:`fit`."""
-    device = torch.device(device)
+    device = _device(device)
+    _batches("loader", loader)
     model.eval()
     totals, count = {"loss": 0.0, "metric": 0.0}, 0
     for inputs, targets in loader:
@@ -144,6 +181,8 @@ def evaluate(model, loader, loss_fn, device="cpu", metric=accuracy, amp=False) -
         if metric is not None:
             totals["metric"] += metric(outputs.float(), targets) * n
         count += n
+    if count == 0:
+        raise ValueError("loader yielded no examples: accepted, batches with at least one row")
     result = {"loss": totals["loss"] / count}
     if metric is not None:
         result["metric"] = totals["metric"] / count
@@ -163,14 +202,29 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
     loss under ``torch.autocast``; weights and optimizer stay float32, and for float16 a gradient scaler
     multiplies the loss so that small gradients do not underflow to zero (steps with inf/NaN are skipped).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    device = torch.device(device)
+    check.positive_int("epochs", epochs)
+    device = _device(device)
+    _batches("train_loader", train_loader)
+    if val_loader is not None:
+        _batches("val_loader", val_loader)
+    for name, value in (("loss_fn", loss_fn), ("metric", metric if metric is not None else len)):
+        if not callable(value):
+            raise TypeError(f"{name} must be a function (outputs, targets) -> value, got {type(value).__name__}")
+    if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+        raise TypeError(f"optimizer must be a torch.optim optimizer, got {type(optimizer).__name__}")
+    if clip_grad_norm is not None:
+        check.number("clip_grad_norm", clip_grad_norm, 0.0, low_open=True)
     scaler = grad_scaler(device, amp)
-    model.to(device)
-    history, start = {"train_loss": [], "train_metric": [], "val_loss": [], "val_metric": []}, 0
+    state = None
     if checkpoint is not None and pathlib.Path(checkpoint).exists():
         state = load_checkpoint(checkpoint)
+        differences = check.state_dict_differences(model.state_dict(), state.get("model", {}))
+        if differences:
+            raise ValueError(f"checkpoint {checkpoint} belongs to another model (nothing was loaded): "
+                             + " | ".join(differences) + "; delete it or pass another checkpoint path")
+    model.to(device)
+    history, start = {"train_loss": [], "train_metric": [], "val_loss": [], "val_metric": []}, 0
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
@@ -180,11 +234,7 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
         torch.set_rng_state(state["rng"])  # same shuffling as an uninterrupted run
         history, start = state["history"], state["epoch"]
     bar = tqdm(total=(epochs - start) * len(train_loader), disable=not progress, desc="training", unit="batch")
-    writer = None
-    if log_dir is not None:
-        from torch.utils.tensorboard import SummaryWriter  # imported only when asked for: it is slow
-
-        writer = SummaryWriter(str(log_dir))
+    writer = None  # created after the first epoch, so that a call that fails early writes no event file
     for epoch in range(start, epochs):
         model.train()
         total_loss = total_metric = 0.0
@@ -202,6 +252,8 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
                 total_metric += metric(outputs.detach().float(), targets) * n
             count += n
             bar.update()
+        if count == 0:
+            raise ValueError("train_loader yielded no examples in an epoch: accepted, batches with at least one row")
         history["train_loss"].append(total_loss / count)
         history["train_metric"].append(total_metric / count if metric is not None else None)
         if val_loader is not None:
@@ -210,7 +262,11 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
             history["val_metric"].append(val.get("metric"))
         latest = {k: v[-1] for k, v in history.items() if v and v[-1] is not None}
         bar.set_postfix({k: f"{v:.4f}" for k, v in latest.items()})
-        if writer is not None:
+        if log_dir is not None:
+            if writer is None:
+                from torch.utils.tensorboard import SummaryWriter  # imported only when asked for: it is slow
+
+                writer = SummaryWriter(str(log_dir))
             for key, value in latest.items():
                 writer.add_scalar(key, value, epoch + 1)
         if checkpoint is not None:
@@ -232,7 +288,11 @@ def seconds_per_step(model, batch, loss_fn, device, amp=False, steps: int = 5, w
     The first ``warmup`` steps (allocation, kernel selection) are not timed; on a GPU every timed step ends
     with a synchronisation, because GPU calls return before the work is done.
     """
-    device = torch.device(device)
+    device = _device(device)
+    check.positive_int("steps", steps)
+    check.non_negative_int("warmup", warmup)
+    if not isinstance(batch, tuple | list) or len(batch) != 2:
+        raise TypeError(f"batch must be one (inputs, targets) pair, got {type(batch).__name__}")
     trial = copy.deepcopy(model).to(device).train()
     optimizer = torch.optim.SGD(trial.parameters(), lr=1e-4)
     scaler = grad_scaler(device, amp)
