@@ -125,7 +125,7 @@ INSPECT_PAGE = """async () => {
     const node = walker.currentNode;
     if (node.textContent.includes("$") && !node.parentElement.closest(skip)) rawDollars.push(node.textContent);
   }
-  const formulas = [...document.querySelectorAll("article .math")];
+  const formulas = [...document.querySelectorAll("article span.math.notranslate, article div.math.notranslate")];
   return {
     title: document.querySelector("article h1")?.textContent.replace("#", "").trim(),
     formulas: formulas.length,
@@ -153,6 +153,7 @@ def test_book_pages_render_offline(browser, site, tmp_path):
         try:
             watched.page.goto(base + page_name, wait_until="load")
             report = watched.page.evaluate(INSPECT_PAGE)
+            watched.page.wait_for_load_state("networkidle")  # late requests (fonts, MathJax's extras) count too
             if page_name == "index.html":
                 watched.page.screenshot(path=str(tmp_path / "landing.png"))
             if page_name == f"chapters/{chapters[0]}.html":
@@ -247,6 +248,8 @@ def test_book_search_finds_each_chapter(browser, site):
             watched.page.goto(base + "search.html?q=" + urllib.parse.quote(term))
             hit = watched.page.locator(f"#search-results a[href*='chapters/{chapter}.html']").first
             hit.wait_for(timeout=30_000)
+            watched.page.locator("#search-results .search-summary", has_text="found").wait_for(timeout=30_000)
+            watched.page.wait_for_load_state("networkidle")  # the result list fetches each page for a snippet
         problems = watched.problems()
     finally:
         watched.close()

@@ -22,6 +22,7 @@ import re
 import shutil
 import sys
 import time
+import warnings
 from urllib.parse import unquote
 
 from . import BRANCH, CHAPTERS, REPO_SLUG, REPO_URL, ROOT, colab_url
@@ -37,6 +38,12 @@ BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" r
 <rect width="117" height="20" rx="3" fill="#555"/><rect x="75" width="42" height="20" rx="3" fill="#f9ab00"/>
 <g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11">
 <text x="8" y="14">Open in</text><text x="80" y="14" fill="#000">Colab</text></g></svg>
+"""
+
+# The course's icon: a regression line through three points.
+FAVICON_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3"
+fill="#1f4e79"/><line x1="2" y1="13" x2="14" y2="3" stroke="#f9ab00" stroke-width="1.5"/><g fill="#fff">
+<circle cx="4" cy="10" r="1.4"/><circle cx="8" cy="9" r="1.4"/><circle cx="12" cy="4" r="1.4"/></g></svg>
 """
 
 
@@ -161,6 +168,7 @@ def write_sources(src: pathlib.Path) -> dict[str, str]:
     static = src / "_static"
     static.mkdir()
     (static / "colab-badge.svg").write_text(BADGE_SVG, encoding="utf-8")
+    (static / "favicon.svg").write_text(FAVICON_SVG, encoding="utf-8")
     import jupyter_server_mathjax
     mathjax = pathlib.Path(jupyter_server_mathjax.__file__).parent / "static"
     # Only what the HTML-CSS output with the TeX input needs (the package also carries 2 MB of translations).
@@ -184,10 +192,12 @@ def sphinx_config() -> dict:
         nb_mime_priority_overrides=[("html", "application/vnd.jupyter.widget-view+json", None),
                                     ("html", "application/vnd.jupyter.widget-state+json", None)],
         myst_enable_extensions=["dollarmath", "amsmath"],
+        myst_dmath_double_inline=True,  # the chapters write $$...$$ inside paragraphs, as Jupyter allows
         myst_heading_anchors=4,
         html_theme="sphinx_book_theme",
         html_title="Regression to BERT",
         html_static_path=["_static"],
+        html_favicon="_static/favicon.svg",  # without one, browsers ask for /favicon.ico and get a 404
         html_last_updated_fmt=None,
         html_theme_options=dict(
             repository_url=f"https://github.com/{org}/{repo}",
@@ -199,15 +209,23 @@ def sphinx_config() -> dict:
             show_toc_level=2,
             home_page_in_toc=True,
         ),
-        # MathJax 2 from the site itself: TeX in, HTML-CSS with its STIX web fonts out, no menu, no remote fonts.
+        html_context={"default_mode": "light"},  # left empty, the theme logs a console error on every page
+        # MathJax 2 from the site itself. The package ships it as one combined file (TeX in, HTML-CSS with STIX
+        # web fonts out; what Jupyter's classic notebook loads): named here because Sphinx refuses a local script
+        # path with "?config=". The preview pass is off: the package does not carry it.
         mathjax_path=f"{MATHJAX_DIR}/MathJax.js",
         mathjax2_config={
-            "jax": ["input/TeX", "output/HTML-CSS"],
-            "extensions": ["tex2jax.js"],
+            "config": ["TeX-AMS-MML_HTMLorMML-full.js"],
             "TeX": {"extensions": ["AMSmath.js", "AMSsymbols.js", "noErrors.js", "noUndefined.js"]},
             "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]], "processEscapes": True,
                         "processClass": "math", "ignoreClass": "document"},
-            "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
+            # MathJax_Blank is a measuring font MathJax 2 loads from "about:blank", which Chromium reports as a
+            # console error; a local() name that does not exist gives the same blank font with no request.
+            "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None,
+                         "styles": {"@font-face": {"font-family": "MathJax_Blank", "src": "local('MathJax_Blank')"}}},
+            # The hidden MathML copy for screen readers is styled with TeX fonts the package does not carry.
+            "menuSettings": {"CHTMLpreview": False, "assistiveMML": False},
+            "fast-preview": {"disabled": True},
             "showMathMenu": False,
             "messageStyle": "none",
         },
@@ -238,15 +256,18 @@ def build(out: pathlib.Path, quiet: bool = True) -> dict:
     titles = write_sources(work / "src")
     if out.exists():
         shutil.rmtree(out)
-    warnings = work / "warnings.txt"
+    warnings_file = work / "warnings.txt"
     sys.path.insert(0, str(ROOT))
-    args = ["-b", "html", "-E", "-d", str(work / "doctrees"), "-w", str(warnings), str(work / "src"), str(out)]
-    code = build_main(args + (["-q"] if quiet else []))
+    args = ["-b", "html", "-E", "-d", str(work / "doctrees"), "-w", str(warnings_file), str(work / "src"), str(out)]
+    with warnings.catch_warnings():  # the theme and MyST use Sphinx APIs that Sphinx 11 will remove
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        code = build_main(args + (["-q"] if quiet else []))
     if code != 0:
-        raise RuntimeError(f"sphinx-build failed with exit code {code}; its warnings are in {warnings}")
+        raise RuntimeError(f"sphinx-build failed with exit code {code}; its warnings are in {warnings_file}")
     pages = sorted(out.rglob("*.html"))
     return {"pages": len(pages), "chapters": list(titles), "seconds": time.perf_counter() - start,
-            "warnings": [line for line in warnings.read_text().splitlines() if line.strip()]}
+            "warnings": [line for line in warnings_file.read_text().splitlines() if line.strip()]}
 
 
 def main(argv=None) -> int:
