@@ -31,7 +31,8 @@ COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 MATHJAX_DIR = "mathjax"  # under the site's _static/
 # README sections copied onto the landing page and the "Running the course" page, by their "## " heading.
 LANDING_SECTIONS = ["Who it is for"]
-RUNNING_SECTIONS = ["Quick start", "In Colab", "Offline and in the classroom", "Profiles and devices"]
+RUNNING_SECTIONS = ["Quick start", "In Colab", "Offline and in the classroom", "Profiles and devices",
+                    "The course as a website"]
 
 # Our own drawing of the badge (a rounded label and the word Colab), so no page asks Colab's server for it.
 BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img" aria-label="Open in Colab">
