@@ -249,9 +249,14 @@ def setup(app):
 
 
 def build(out: pathlib.Path, quiet: bool = True) -> dict:
-    """Build the book into ``out`` (replaced). Returns {"pages": ..., "chapters": ..., "seconds": ..., "warnings": ...}."""
+    """Build the book into ``out``, replacing an earlier build there (any other non-empty folder is refused).
+    Returns {"pages": number of HTML files, "chapters": [...], "seconds": ..., "warnings": [Sphinx's lines]}."""
     from sphinx.cmd.build import build_main
 
+    out = pathlib.Path(out).resolve()
+    if out.exists() and any(out.iterdir()) and not (out / ".buildinfo").exists():
+        raise ValueError(f"out={str(out)!r} is a non-empty folder that holds no earlier book build (no .buildinfo); "
+                         "accepted: a new or empty folder, or one that `./course book` wrote")
     start = time.perf_counter()
     work = out.parent / f".{out.name}-work"
     titles = write_sources(work / "src")

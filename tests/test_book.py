@@ -1,0 +1,75 @@
+"""The HTML book's source pages (utils/course/book.py), checked without building or a browser
+(tests/test_browser.py builds the site and opens it in Chromium)."""
+import pytest
+from docutils import nodes
+from docutils.utils import new_document
+
+from utils.course import CHAPTERS, ROOT, book, glossary
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_sections_split_on_second_level_headings_only():
+    text = "# Title\n\nIntro line.\n\n## One\nfirst\n### Sub\nstill one\n## Two\nsecond\n"
+    assert book.readme_intro(text) == "Intro line.\n"
+    assert book.readme_sections(text) == {"One": "first\n### Sub\nstill one\n", "Two": "second\n"}
+
+
+def test_landing_page_lists_each_chapter_with_its_measured_run_time_and_colab_link():
+    times = book.bench_times(README)
+    assert times and set(times) <= set(CHAPTERS)
+    titles = {"01_regression": "Chapter 1 — Regression", "99_unwritten": "Chapter 99"}
+    with pytest.raises(ValueError, match="99_unwritten"):  # colab_url refuses a chapter that is not in CHAPTERS
+        book.landing_page(README, titles)
+    page = book.landing_page(README, {"01_regression": "Chapter 1 — Regression"})
+    row = next(line for line in page.splitlines() if line.startswith("| [Chapter 1"))
+    assert f"| {times['01_regression']} |" in row and "colab.research.google.com" in row
+    assert "chapters/01_regression" in page.split("```{toctree}")[1]
+    for section in book.LANDING_SECTIONS:
+        assert f"## {section}" in page, f"README has no '## {section}' section for the landing page"
+
+
+def test_running_page_carries_every_named_readme_section():
+    page = book.running_page(README)
+    for section in book.RUNNING_SECTIONS:
+        assert f"## {section}\n" in page
+
+
+def test_site_links_keep_chapters_and_send_other_repository_files_to_github():
+    text = ("[a](chapters/01_regression.ipynb) [g](GLOSSARY.md) [d](data/README.md) [w](https://example.org/x) "
+            "![img](https://colab.research.google.com/assets/colab-badge.svg) [s](#quick-start)")
+    out = book.site_links(text)
+    assert "[a](chapters/01_regression.ipynb)" in out and "[g](glossary.md)" in out
+    assert "[w](https://example.org/x)" in out and "[s](#quick-start)" in out
+    assert "(https://github.com/" in out and "/blob/main/data/README.md)" in out
+    assert "![img](https://colab.research.google.com/assets/colab-badge.svg)" in out  # images are not links
+
+
+def test_glossary_links_become_myst_slugs_without_inline_maths():
+    nb = {"cells": [{"cell_type": "markdown", "source": ["### 2.1 Why divide by $\\sqrt{d_k}$?\n"]}]}
+    anchor = glossary.section_anchors(nb)["2.1"]
+    page = book.glossary_page(f"| scaling | 缩放 | [§2.1](chapters/05_attention.ipynb#{anchor}) |")
+    assert "(chapters/05_attention.ipynb#21-why-divide-by-)" in page
+
+
+def test_notebook_title_is_the_first_top_level_heading():
+    nb = {"cells": [{"cell_type": "code", "source": "# not markdown"},
+                    {"cell_type": "markdown", "source": ["Intro\n", "# Chapter 9 — Deployment\n", "## 9.1 x"]}]}
+    assert book.notebook_title(nb) == "Chapter 9 — Deployment"
+    with pytest.raises(ValueError, match="title"):
+        book.notebook_title({"cells": [{"cell_type": "markdown", "source": "## only a section"}]})
+
+
+def test_colab_badge_image_is_served_by_the_site():
+    doctree = new_document("chapter")
+    badge, other = nodes.image(uri=book.COLAB_BADGE), nodes.image(uri="figure.png")
+    doctree += [badge, other]
+    book.local_badges(None, doctree, "chapters/01_regression")
+    assert badge["uri"] == "../_static/colab-badge.svg" and other["uri"] == "figure.png"
+
+
+def test_build_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="out=.*no earlier book build"):
+        book.build(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
