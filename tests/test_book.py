@@ -29,6 +29,11 @@ def test_landing_page_lists_each_chapter_with_its_measured_run_time_and_colab_li
         assert f"## {section}" in page, f"README has no '## {section}' section for the landing page"
 
 
+def test_a_chapter_missing_from_the_readme_table_is_described_by_its_own_what_you_will_build_line():
+    assert book.what_you_build("01_regression").startswith("the normal equation")
+    assert book.what_you_build("no_such_chapter") == ""
+
+
 def test_running_page_carries_every_named_readme_section():
     page = book.running_page(README)
     for section in book.RUNNING_SECTIONS:

@@ -296,26 +296,29 @@ def test_jupyterlab_shows_a_chapter(browser, tmp_path):
     base = f"http://127.0.0.1:{port}/"
     watched = None
     try:
-        deadline = time.monotonic() + 300  # the first run may install requirements.txt
+        started = time.monotonic()
+        deadline = started + 300  # the first run may install requirements.txt
         while f"127.0.0.1:{port}/lab?token=" not in log.read_text():  # Jupyter prints a given token masked
             assert process.poll() is None, f"./course lab exited with {process.returncode}:\n{log.read_text()}"
             assert time.monotonic() < deadline, f"./course lab printed no URL in 300 s:\n{log.read_text()}"
             time.sleep(0.5)
         watched = Watched(browser, viewport={"width": 1280, "height": 900})
         page = watched.page
+        print(f"lab: server up after {time.monotonic() - started:.0f} s")
         page.goto(f"{base}lab/tree/chapters/{chapter}.ipynb?token={token}")
         title = page.locator(".jp-Notebook .jp-RenderedMarkdown h1").first
         title.wait_for(timeout=120_000)
+        print(f"lab: notebook shown after {time.monotonic() - started:.0f} s")
         assert book.notebook_title(nb) in title.inner_text()
         figure = page.locator(".jp-Notebook .jp-RenderedImage img").first
-        for _ in range(200):  # the notebook renders cells as they scroll into view
-            if figure.count() and figure.evaluate("img => img.complete && img.naturalWidth > 0"):
+        page.locator(".jp-Notebook").first.hover()
+        for _ in range(100):  # a notebook may render its cells only as they scroll into view
+            if figure.count():
                 break
-            page.locator(".jp-Notebook").first.hover()
-            page.mouse.wheel(0, 800)
+            page.mouse.wheel(0, 2000)
             page.wait_for_timeout(100)
         figure.scroll_into_view_if_needed()
-        size = figure.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        size = figure.evaluate("async img => { await img.decode(); return [img.naturalWidth, img.naturalHeight]; }")
         assert size[0] > 0 and size[1] > 0, f"saved figure not shown: natural size {size}"
         page.screenshot(path=str(tmp_path / "lab.png"))
         # The notebook's own Colab badge is an image on Colab's server (the book serves a copy); nothing else.
@@ -324,6 +327,7 @@ def test_jupyterlab_shows_a_chapter(browser, tmp_path):
         if watched is not None:
             watched.close()
         stop_lab(process, base, token)
+        print(f"lab: stopped after {time.monotonic() - started:.0f} s")
     assert process.poll() is not None, "the JupyterLab server is still running"
     assert not remote, f"JupyterLab asked for remote resources: {remote}"
     print(f"JupyterLab showed {chapter}: title and a {size[0]}x{size[1]} figure; screenshot {tmp_path / 'lab.png'}")

@@ -94,6 +94,18 @@ def notebook_title(nb: dict) -> str:
     raise ValueError("notebook has no '# ' title heading")
 
 
+def what_you_build(chapter: str) -> str:
+    """A chapter's "**What you will build:**" sentence, for a chapter the README's table does not list yet."""
+    path = ROOT / "chapters" / f"{chapter}.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"cells": []}
+    for cell in nb["cells"]:
+        # The sentence runs to a blank line or to the next bold lead-in ("**Run time:**").
+        match = re.search(r"\*\*What you will build:?\*\*:?\s*(.+(?:\n(?!\n|\*\*).+)*)", "".join(cell["source"]))
+        if cell["cell_type"] == "markdown" and match:
+            return " ".join(match.group(1).split()).replace("|", "/")
+    return ""
+
+
 def site_links(markdown: str) -> str:
     """Rewrite a README-style text's links for the book: chapters and the glossary stay inside the site, any
     other file of the repository becomes a link to it on GitHub (the site does not hold it)."""
@@ -129,7 +141,7 @@ def landing_page(readme: str, titles: dict[str, str]) -> str:
               "for its notebook.", "",
               "| chapter | what you build | run time (quick) | |", "| --- | --- | --- | --- |"]
     for chapter, title in titles.items():
-        what = builds.get(chapter, "")
+        what = builds.get(chapter) or what_you_build(chapter)
         lines.append(f"| [{title}](chapters/{chapter}.ipynb) | {what} | {times.get(chapter, 'not measured yet')} | "
                      f"[Colab]({colab_url(chapter)}) |")
     lines += ["", "Also here: the [glossary](glossary.md) (English / 中文) and [how to run the course](running.md) "
