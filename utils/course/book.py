@@ -283,7 +283,7 @@ def build(out: pathlib.Path, quiet: bool = True) -> dict:
         code = build_main(args + (["-q"] if quiet else []))
     if code != 0:
         raise RuntimeError(f"sphinx-build failed with exit code {code}; its warnings are in {warnings_file}")
-    pages = sorted(out.rglob("*.html"))
+    pages = [page for page in out.rglob("*.html") if "_static" not in page.parts]  # the theme's templates
     return {"pages": len(pages), "chapters": list(titles), "seconds": time.perf_counter() - start,
             "warnings": [line for line in warnings_file.read_text().splitlines() if line.strip()]}
 
