@@ -78,3 +78,23 @@ def test_build_refuses_to_replace_a_folder_it_did_not_write(tmp_path):
     with pytest.raises(ValueError, match="out=.*no earlier book build"):
         book.build(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_progress_bar_widgets_show_their_final_state_and_other_widgets_their_saved_text():
+    state = {
+        "bar": {"model_name": "HBoxModel", "state": {"children": ["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_c"]}},
+        "l": {"model_name": "HTMLModel", "state": {"value": "training:\u200750%"}},
+        "p": {"model_name": "FloatProgressModel", "state": {"value": 3.0, "max": 6.0}},
+        "c": {"model_name": "HTMLModel", "state": {"value": "\u20073/6\u2007[00:01&lt;00:01]"}},
+        "slider": {"model_name": "IntSliderModel", "state": {"value": 4}},
+    }
+    view = "application/vnd.jupyter.widget-view+json"
+    nb = {"metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": state}}},
+          "cells": [{"cell_type": "code", "outputs": [
+              {"output_type": "display_data", "data": {view: {"model_id": "bar"}, "text/plain": "training: 0%"}},
+              {"output_type": "display_data", "data": {view: {"model_id": "slider"}, "text/plain": "IntSlider(4)"}}]}]}
+    out = book.static_widgets(nb)
+    bar, slider = (o["data"] for o in out["cells"][0]["outputs"])
+    assert bar == {"text/plain": "training: 50%|█████     | 3/6 [00:01<00:01]"}
+    assert slider == {"text/plain": "IntSlider(4)"}
+    assert "widgets" not in out["metadata"] and view in nb["cells"][0]["outputs"][0]["data"]  # input untouched

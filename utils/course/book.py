@@ -16,6 +16,8 @@ Colab, classroom and student-edition sections). Each chapter page has the theme'
 "On this page" table of contents, a Colab launch button and a download button for the ``.ipynb``.
 """
 import argparse
+import copy
+import html
 import json
 import pathlib
 import re
@@ -106,6 +108,35 @@ def what_you_build(chapter: str) -> str:
     return ""
 
 
+def widget_text(model_id: str, state: dict) -> str | None:
+    """The final look of a saved progress-bar widget (tqdm's HBox of label, bar and counts) as one text line:
+    ``training: 100%|██████████| 660/660 [00:01<00:00, ...]``. None when the widget is something else."""
+    model = state.get(model_id, {})
+    children = [state.get(child.removeprefix("IPY_MODEL_"), {}) for child in model.get("state", {}).get("children", [])]
+    names = [child.get("model_name") for child in children]
+    if model.get("model_name") != "HBoxModel" or names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    label, bar, counts = (child["state"] for child in children)
+    filled = round(10 * bar["value"] / bar["max"]) if bar.get("max") else 0
+    text = f"{html.unescape(label['value'])}|{'█' * filled}{' ' * (10 - filled)}|{html.unescape(counts['value'])}"
+    return text.replace("\u2007", " ")
+
+
+def static_widgets(nb: dict) -> dict:
+    """A copy of notebook ``nb`` whose progress-bar widgets are replaced by the text of their final state (the
+    saved text/plain is the bar's first frame, 0%), and whose widget state is dropped."""
+    nb = copy.deepcopy(nb)
+    state = nb.get("metadata", {}).pop("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    state = state.get("state", {})
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+            text = widget_text(view["model_id"], state) if view else None
+            if text is not None:
+                output["data"]["text/plain"] = text
+    return nb
+
+
 def site_links(markdown: str) -> str:
     """Rewrite a README-style text's links for the book: chapters and the glossary stay inside the site, any
     other file of the repository becomes a link to it on GitHub (the site does not hold it)."""
@@ -169,8 +200,10 @@ def write_sources(src: pathlib.Path) -> dict[str, str]:
     for chapter in CHAPTERS:
         path = ROOT / "chapters" / f"{chapter}.ipynb"
         if path.exists():
-            titles[chapter] = notebook_title(json.loads(path.read_text(encoding="utf-8")))
-            shutil.copyfile(path, src / "chapters" / path.name)
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            titles[chapter] = notebook_title(nb)
+            (src / "chapters" / path.name).write_text(json.dumps(static_widgets(nb), ensure_ascii=False),
+                                                      encoding="utf-8")
     if not titles:
         raise ValueError(f"no chapter notebooks found in {ROOT / 'chapters'} (expected names: {', '.join(CHAPTERS)})")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -200,7 +233,8 @@ def sphinx_config() -> dict:
         extensions=["myst_nb"],
         exclude_patterns=["_build"],
         nb_execution_mode="off",  # the saved outputs are the ones `./course bench --save` checked
-        # Progress bars were widgets; the book shows their saved text instead of loading a widget library.
+        # Progress bars were widgets: the book shows their final state as text (static_widgets) and loads no
+        # widget library.
         nb_ipywidgets_js={},
         nb_mime_priority_overrides=[("html", "application/vnd.jupyter.widget-view+json", None),
                                     ("html", "application/vnd.jupyter.widget-state+json", None)],
@@ -283,6 +317,8 @@ def build(out: pathlib.Path, quiet: bool = True) -> dict:
         code = build_main(args + (["-q"] if quiet else []))
     if code != 0:
         raise RuntimeError(f"sphinx-build failed with exit code {code}; its warnings are in {warnings_file}")
+    for chapter in titles:  # the download button offers the notebook itself, not the book's copy of it
+        shutil.copyfile(ROOT / "chapters" / f"{chapter}.ipynb", out / "_sources" / "chapters" / f"{chapter}.ipynb")
     pages = [page for page in out.rglob("*.html") if "_static" not in page.parts]  # the theme's templates
     return {"pages": len(pages), "chapters": list(titles), "seconds": time.perf_counter() - start,
             "warnings": [line for line in warnings_file.read_text().splitlines() if line.strip()]}
