@@ -78,7 +78,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def chapters_built(out: pathlib.Path) -> list[str]:
-    return [c for c in CHAPTERS if (out / "chapters" / f"{c}.html").exists()]
+    return [path.stem for path in book.chapter_paths() if (out / "chapters" / f"{path.stem}.html").exists()]
 
 
 class Watched:
@@ -87,6 +87,7 @@ class Watched:
 
     def __init__(self, browser, **context_options):
         self.context = browser.new_context(**context_options)
+        self.context.set_default_timeout(180_000)  # generous: CI machines can be busy; a hang still fails
         self.page = self.context.new_page()
         self.errors, self.failed, self.remote = [], [], []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))

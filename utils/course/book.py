@@ -13,7 +13,8 @@ Colab" badge image is swapped for a copy served by the site (the link still goes
 Pages: a landing page (README's introduction, audience and chapter table with measured run times), one page per
 chapter in ``CHAPTERS`` order (those that exist), the glossary, and "Running the course" (README's quick start,
 Colab, classroom and student-edition sections). Each chapter page has the theme's previous/next links, an
-"On this page" table of contents, a Colab launch button and a download button for the ``.ipynb``.
+"On this page" table of contents, a Colab launch button and a download button for the ``.ipynb``. Progress-bar
+widgets are shown as the text of their final state, so the site loads no widget library.
 """
 import argparse
 import copy
@@ -173,8 +174,9 @@ def landing_page(readme: str, titles: dict[str, str]) -> str:
               "| chapter | what you build | run time (quick) | |", "| --- | --- | --- | --- |"]
     for chapter, title in titles.items():
         what = builds.get(chapter) or what_you_build(chapter)
+        colab = f"[Colab]({colab_url(chapter)})" if chapter in CHAPTERS else ""
         lines.append(f"| [{title}](chapters/{chapter}.ipynb) | {what} | {times.get(chapter, 'not measured yet')} | "
-                     f"[Colab]({colab_url(chapter)}) |")
+                     f"{colab} |")
     lines += ["", "Also here: the [glossary](glossary.md) (English / 中文) and [how to run the course](running.md) "
               "(JupyterLab, Colab, offline lab machines, student editions without solutions).", "",
               "```{toctree}", ":hidden:", ":caption: Chapters", "", *(f"chapters/{c}" for c in titles), "```", "",
@@ -191,19 +193,22 @@ def running_page(readme: str) -> str:
     return "\n".join(lines)
 
 
+def chapter_paths() -> list[pathlib.Path]:
+    """Every ``chapters/*.ipynb``, in ``CHAPTERS`` order; a notebook not listed there yet comes last."""
+    order = {name: i for i, name in enumerate(CHAPTERS)}
+    return sorted((ROOT / "chapters").glob("*.ipynb"), key=lambda p: (order.get(p.stem, len(order)), p.stem))
+
+
 def write_sources(src: pathlib.Path) -> dict[str, str]:
     """Lay out the book's sources in ``src`` (made fresh). Returns {chapter: title} of the chapters included."""
     if src.exists():
         shutil.rmtree(src)
     (src / "chapters").mkdir(parents=True)
     titles = {}
-    for chapter in CHAPTERS:
-        path = ROOT / "chapters" / f"{chapter}.ipynb"
-        if path.exists():
-            nb = json.loads(path.read_text(encoding="utf-8"))
-            titles[chapter] = notebook_title(nb)
-            (src / "chapters" / path.name).write_text(json.dumps(static_widgets(nb), ensure_ascii=False),
-                                                      encoding="utf-8")
+    for path in chapter_paths():
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        titles[path.stem] = notebook_title(nb)
+        (src / "chapters" / path.name).write_text(json.dumps(static_widgets(nb), ensure_ascii=False), encoding="utf-8")
     if not titles:
         raise ValueError(f"no chapter notebooks found in {ROOT / 'chapters'} (expected names: {', '.join(CHAPTERS)})")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
