@@ -1,6 +1,6 @@
 """The machinery that builds and checks the course (a learner never imports it): where the course lives, its
-chapters, the Colab badge and the set-up cell (here), run times (``bench``), student editions (``student``) and
-the glossary (``glossary``). ``./course`` runs them.
+chapters, the Colab badge and the set-up cell (here), run times (``bench``), student editions (``student``), the
+glossary (``glossary``) and the HTML book (``book``). ``./course`` runs them.
 
 Facts about the course itself: where it lives, its chapters, the Colab badge and the set-up cell.
 
@@ -21,10 +21,12 @@ REPO_URL = f"https://github.com/{REPO_SLUG}"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHAPTERS = ["01_regression", "03_cnn", "04_rnn", "05_attention", "06_bert"]
 
-# Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them. The last
-# four are for developing the course (tests, lint, slides), not for running it.
+# Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them. The rest,
+# from pytest on, are for developing the course (tests, lint, slides, the HTML book), not for running it.
 COLAB_SKIP = {"torch", "tensorflow", "keras", "tensorboard", "numpy", "scipy", "pandas", "matplotlib", "jupyterlab",
-              "ipykernel", "ipywidgets", "nbformat", "nbclient", "pytest", "nbval", "ruff", "jupyterlab-rise"}
+              "ipykernel", "ipywidgets", "nbformat", "nbclient", "pytest", "nbval", "ruff", "jupyterlab-rise",
+              "sphinx", "myst-parser", "myst-nb", "pydata-sphinx-theme", "sphinx-book-theme",
+              "jupyter-server-mathjax", "playwright"}
 
 SETUP_MARKER = "# Set-up: identical in every chapter"
 SETUP_CELL = f'''{SETUP_MARKER} (tests/test_structure.py checks; edit utils/course/__init__.py, then sync).
