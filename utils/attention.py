@@ -302,7 +302,8 @@ def _keras_layer_classes():
             super().__init__(**kwargs)
             if activation not in ACTIVATIONS:
                 raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-            # Keras' gelu defaults to the tanh approximation; PyTorch's and BERT's is the exact erf form
+            # PyTorch's and BERT's GELU is the exact erf form. keras.activations.gelu is exact by default, but
+            # keras.ops.gelu defaults to the tanh approximation: say approximate=False so neither can be mistaken
             act = (lambda z: keras.activations.gelu(z, approximate=False)) if activation == "gelu" else "relu"
             self.dense_in = keras.layers.Dense(d_ff, activation=act, name="dense_in")
             self.dropout = keras.layers.Dropout(dropout)
