@@ -385,7 +385,8 @@ def _keras_layer_classes():
             check.one_of("activation", activation, ACTIVATIONS)
             check.probability("dropout", dropout)
             super().__init__(**kwargs)
-            # Keras' gelu defaults to the tanh approximation; PyTorch's and BERT's is the exact erf form
+            # PyTorch's and BERT's GELU is the exact erf form. keras.activations.gelu is exact by default, but
+            # keras.ops.gelu defaults to the tanh approximation: say approximate=False so neither can be mistaken
             act = (lambda z: keras.activations.gelu(z, approximate=False)) if activation == "gelu" else "relu"
             self.dense_in = keras.layers.Dense(d_ff, activation=act, name="dense_in")
             self.dropout = keras.layers.Dropout(dropout)

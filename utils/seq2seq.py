@@ -33,7 +33,8 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-# each takes a datetime.date; numeric formats are always day-first, so every string has one meaning
+# each takes a datetime.date; the all-numeric formats are day-month-year or year-month-day (never the US
+# month-day-year), so every string has one meaning (chapter 5 checks it over the whole calendar)
 DATE_FORMATS = (
     lambda d: f"{d.day} {MONTHS[d.month - 1]} {d.year}",                       # 25 November 2026
     lambda d: f"{MONTHS[d.month - 1]} {d.day}, {d.year}",                      # November 25, 2026

@@ -22,6 +22,24 @@ from . import CHAPTERS, ROOT
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_frozen_widgets(nb) -> int:
+    """Remove widget outputs (progress bars) from an executed notebook; return how many were removed.
+
+    A saved widget keeps only its first frame as text ("training:   0%|"), a bar frozen at zero for every
+    reader; the live bar is for whoever runs the notebook.
+    """
+    removed = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            kept = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+            removed += len(cell.get("outputs", [])) - len(kept)
+            cell.outputs = kept
+    return removed
+
+
 def run_one(path: pathlib.Path, save: bool, timeout: int) -> None:
     """Execute one notebook in this process's kernel child; print peak kernel memory (bytes) as JSON."""
     import nbformat
@@ -32,6 +50,7 @@ def run_one(path: pathlib.Path, save: bool, timeout: int) -> None:
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     if save:
+        drop_frozen_widgets(nb)
         nbformat.write(nb, path)
     # ru_maxrss is in KiB on Linux: the largest descendant that has exited, i.e. the kernel.
     print(json.dumps({"peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))
