@@ -25,9 +25,9 @@ def one_step(model, optimizer):
     return optimizer
 
 
-@pytest.mark.parametrize("name, make, kind", [("adam", torch.optim.Adam, "adam"),
-                                              ("momentum", lambda p: torch.optim.SGD(p, 0.1, momentum=0.9), "momentum")])
-def test_measured_state_equals_formula_in_float32(name, make, kind):
+@pytest.mark.parametrize("make, kind", [(torch.optim.Adam, "adam"),
+                                        (lambda p: torch.optim.SGD(p, 0.1, momentum=0.9), "momentum")])
+def test_measured_state_equals_formula_in_float32(make, kind):
     model = small_mlp()
     optimizer = one_step(model, make(model.parameters()))
     n = sum(p.numel() for p in model.parameters())
@@ -39,7 +39,7 @@ def test_mixed_precision_state_counts_master_weights():
     masters = [p.detach().float().clone().requires_grad_() for p in low.parameters()]
     optimizer = torch.optim.Adam(masters)
     low(torch.randn(4, 6, dtype=torch.bfloat16)).float().sum().backward()
-    for master, p in zip(masters, low.parameters()):
+    for master, p in zip(masters, low.parameters(), strict=True):
         master.grad = p.grad.float()
     optimizer.step()
     for master in masters:
@@ -85,10 +85,10 @@ def test_accumulation_equals_one_batch_and_the_trap_does_not():
     full = [p.grad.clone() for p in model.parameters()]
     parts = [(X[:10], y[:10]), (X[10:20], y[10:20]), (X[20:], y[20:])]
     D.accumulate_gradients(model, nn.CrossEntropyLoss(reduction="sum"), parts)
-    for p, g in zip(model.parameters(), full):
+    for p, g in zip(model.parameters(), full, strict=True):
         torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=0)
     D.accumulate_gradients(model, nn.CrossEntropyLoss(), parts, normalise="per_micro_batch")
-    assert max((p.grad - g).abs().max().item() for p, g in zip(model.parameters(), full)) > 1e-3
+    assert max((p.grad - g).abs().max().item() for p, g in zip(model.parameters(), full, strict=True)) > 1e-3
     with pytest.raises(ValueError, match="normalise"):
         D.accumulate_gradients(model, nn.CrossEntropyLoss(), parts, normalise="mean")
     with pytest.raises(ValueError, match="empty"):

@@ -17,7 +17,8 @@ what it found to ``OUT/rank<r>.pt`` (tensors and numbers, read back with ``torch
 - ``no_sync``: gradient accumulation with and without ``ddp.no_sync()``, all-reduces counted.
 - ``batchnorm``: batch-norm statistics under DDP with and without ``SyncBatchNorm``.
 - ``save``: a checkpoint written by rank 0 only, and by every rank (the pitfall), writers logged.
-- ``throughput``: samples per second at a fixed global batch, and the time of the gradient all-reduce alone.
+- ``throughput``: samples per second at a fixed global batch (under bfloat16 autocast with ``--amp bfloat16``),
+  and the time of the gradient all-reduce alone.
 
 The model is a small MLP (``--model mlp``) or a Transformer encoder reading the 8 rows of a digit as 8
 tokens (``--model transformer``, chapter 5's blocks from ``utils.attention``).
@@ -147,12 +148,11 @@ def _batches(sampler, loader, steps):
         epoch += 1
 
 
-def _train(model, optimizer, sampler, loader, steps, device, amp_dtype=None):
+def _train(model, optimizer, sampler, loader, steps, device):
     loss_fn = nn.CrossEntropyLoss()
     for inputs, targets in _batches(sampler, loader, steps):
         inputs, targets = inputs.to(device), targets.to(device)
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            loss = loss_fn(model(inputs), targets)
+        loss = loss_fn(model(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # DDP all-reduces (averages) the gradients here, bucket by bucket
         optimizer.step()
@@ -287,11 +287,14 @@ def run_throughput(args, X, y, world, rank, device):
     local = args.throughput_batch // world
     inputs, targets = X[:local].to(device), y[:local].to(device)
     loss_fn, times = nn.CrossEntropyLoss(), []
+    amp = {"none": None, "bfloat16": torch.bfloat16}[args.amp]
     for _ in range(args.throughput_steps + 2):  # two warm-up steps
         dist.barrier()
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(ddp(inputs), targets).backward()
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            loss = loss_fn(ddp(inputs), targets)
+        loss.backward()
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -324,6 +327,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--throughput-batch", type=int, default=256, help="global batch of the timing runs")
     parser.add_argument("--throughput-steps", type=int, default=10)
+    parser.add_argument("--amp", default="none", choices=("none", "bfloat16"),
+                        help="autocast dtype of the throughput runs (bfloat16 needs no loss scaling)")
     args = parser.parse_args(argv)
     args.experiments = [e.strip() for e in args.experiments.split(",") if e.strip()]
     unknown = sorted(set(args.experiments) - set(EXPERIMENTS))

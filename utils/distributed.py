@@ -25,6 +25,7 @@ Shape legend
 """
 import contextlib
 import os
+import pathlib
 import signal
 import socket
 import subprocess
@@ -34,6 +35,7 @@ import time
 
 import torch
 
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]  # the folder holding utils/
 PRECISIONS = ("float32", "mixed")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 NORMALISATIONS = ("per_sample", "per_micro_batch")
@@ -268,9 +270,11 @@ def torchrun(script_args, nproc_per_node: int = 2, nnodes: int = 1, port: int | 
 
     ``nnodes > 1`` starts one ``torchrun`` per "node", all on 127.0.0.1, meeting at a c10d rendezvous on
     ``port`` (chosen free when None) — the command a real cluster runs on each machine, with another
-    address. Every launched process leads its own process group, which is killed on timeout, on error
-    and on interruption, so no worker outlives the call. Raises ``ValueError`` for a port already in
-    use and ``RuntimeError`` (with the output's tail) when a launch fails or takes over ``timeout`` s.
+    address. ``cwd``: the processes' working folder (default: the caller's); ``module`` is imported from this
+    checkout wherever that is. ``env``: extra environment variables. Every launched process leads its own
+    process group, which is killed on timeout, on error and on interruption, so no worker outlives the call.
+    Raises ``ValueError`` for a port already in use and ``RuntimeError`` (with the output's tail) when a launch
+    fails or takes over ``timeout`` s.
     """
     for name, value in (("nproc_per_node", nproc_per_node), ("nnodes", nnodes)):
         if not isinstance(value, int) or value < 1:
@@ -285,9 +289,9 @@ def torchrun(script_args, nproc_per_node: int = 2, nnodes: int = 1, port: int | 
     command = [sys.executable, "-m", "torch.distributed.run", f"--nnodes={nnodes}",
                f"--nproc-per-node={nproc_per_node}", *rendezvous, "--max-restarts=0", "-m", module,
                *map(str, script_args)]
+    # the workers import ``module`` from this checkout, wherever the caller (a notebook in chapters/) runs
     child_env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                 "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd or os.getcwd()),
-                                                             os.environ.get("PYTHONPATH")])),
+                 "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
                  **(env or {})}
     logs = [tempfile.TemporaryFile(mode="w+") for _ in range(nnodes)]  # files, not pipes: a full pipe blocks
     processes = []
@@ -312,7 +316,7 @@ def torchrun(script_args, nproc_per_node: int = 2, nnodes: int = 1, port: int | 
     if failed:
         lines = outputs[failed[0][0]].strip().splitlines()
         # a worker's own traceback says why; torchrun's summary after it only says that it failed
-        start = min((i for i, line in enumerate(lines) if line.lstrip("[rank0123456789]: ").startswith("Traceback")),
+        start = min((i for i, line in enumerate(lines) if "Traceback" in line or "Error" in line),
                     default=max(0, len(lines) - 15))
         tail = "\n".join(lines[start:start + 25])
         raise RuntimeError(f"torchrun exited with {failed} ((node, code)); last lines:\n{tail}")
