@@ -281,7 +281,8 @@ def run_save(args, world, rank, out):
 def run_throughput(args, X, y, world, rank, device):
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    model = build_model(args.model, args.hidden, args.layers, args.seed).to(device)
+    model = build_model(args.throughput_model or args.model, args.throughput_hidden or args.hidden, args.layers,
+                        args.seed).to(device)
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = make_optimizer(ddp.parameters(), args.optimizer, args.lr)
     local = args.throughput_batch // world
@@ -327,6 +328,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--throughput-batch", type=int, default=256, help="global batch of the timing runs")
     parser.add_argument("--throughput-steps", type=int, default=10)
+    parser.add_argument("--throughput-model", choices=MODELS, help="model of the timing runs (default: --model)")
+    parser.add_argument("--throughput-hidden", type=int, help="its width (default: --hidden)")
     parser.add_argument("--amp", default="none", choices=("none", "bfloat16"),
                         help="autocast dtype of the throughput runs (bfloat16 needs no loss scaling)")
     args = parser.parse_args(argv)
