@@ -326,6 +326,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--local-batch", type=int, default=32, help="samples per rank per step")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", default="auto", choices=("auto", "gloo"),
+                        help="auto: nccl on GPUs (one per rank), else gloo; gloo: CPUs even where GPUs exist "
+                             "(e.g. several 'nodes' on one machine, which would share a GPU)")
     parser.add_argument("--throughput-batch", type=int, default=256, help="global batch of the timing runs")
     parser.add_argument("--throughput-steps", type=int, default=10)
     parser.add_argument("--throughput-model", choices=MODELS, help="model of the timing runs (default: --model)")
@@ -342,7 +345,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() and args.backend != "gloo"
     dist.init_process_group("nccl" if cuda else "gloo")  # rank, world size and rendezvous come from torchrun
     try:
         world, rank = dist.get_world_size(), dist.get_rank()
