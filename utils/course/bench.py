@@ -8,6 +8,7 @@ Not a test: timings depend on the machine. Budgets on 2 CPU cores (quick profile
 <= 3 min and <= 4 GiB, the whole suite <= 15 min.
 """
 import argparse
+import html
 import json
 import os
 import pathlib
@@ -32,9 +33,36 @@ def run_one(path: pathlib.Path, save: bool, timeout: int) -> None:
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     if save:
+        finish_progress_bars(nb)
         nbformat.write(nb, path)
     # ru_maxrss is in KiB on Linux: the largest descendant that has exited, i.e. the kernel.
     print(json.dumps({"peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))
+
+
+def finish_progress_bars(nb) -> int:
+    """Give each saved progress-bar widget the plain-text form of its *final* state; return how many.
+
+    A notebook front end draws the bar from the widget state saved with the notebook, but viewers without
+    widgets (GitHub, nbviewer, a terminal) show the text/plain fallback captured when the bar was first drawn:
+    a frozen "0%". The final description, bar and counts are in the saved widget state (tqdm's HBox of
+    HTML, FloatProgress, HTML), so the fallback is rewritten from them.
+    """
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    finished = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            box = state.get(out.get("data", {}).get("application/vnd.jupyter.widget-view+json", {}).get("model_id"))
+            if not box or box.get("model_name") != "HBoxModel":
+                continue
+            parts = [state.get(child.removeprefix("IPY_MODEL_"), {}) for child in box["state"].get("children", [])]
+            if [p.get("model_name") for p in parts] != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+                continue
+            left, bar, right = (p["state"] for p in parts)
+            filled = round(10 * bar["value"] / bar["max"]) if bar.get("max") else 0
+            text = f"{left['value']}|{'█' * filled}{' ' * (10 - filled)}|{right['value']}"
+            out["data"]["text/plain"] = html.unescape(text).replace("\u2007", " ")
+            finished += 1
+    return finished
 
 
 def bench(chapter: str, save: bool, timeout: int) -> dict:
