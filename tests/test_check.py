@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from utils.check import assert_close, check_answer, max_abs_diff, relative_diff, to_numpy
+from utils.check import assert_close, check_answer, check_property, max_abs_diff, relative_diff, to_numpy
 
 
 def test_to_numpy_accepts_all_frameworks():
@@ -38,3 +38,16 @@ def test_check_answer_says_what_is_wrong_without_the_answer(capsys):
         with pytest.raises(AssertionError, match=message) as err:
             check_answer(wrong, expected, name="probs")
         assert "0.75" not in str(err.value)
+
+
+def test_check_property_judges_what_the_answer_does(capsys):
+    with pytest.raises(AssertionError, match="no answer yet"):
+        check_property(None, lambda a: True, name="model")
+    with pytest.raises(AssertionError, match="does not meet the requirement: even"):
+        check_property(3, lambda a: a % 2 == 0, name="number", requirement="even")
+    with pytest.raises(AssertionError, match="could not be checked"):
+        check_property("text", lambda a: a + 1 > 0, name="number")
+    with pytest.raises(TypeError, match="holds must be a function"):
+        check_property(2, True)
+    check_property(4, lambda a: a % 2 == 0, name="number")
+    assert "✓ number: correct" in capsys.readouterr().out

@@ -31,7 +31,8 @@ def test_exercises_have_solutions_and_checks(nb_path):
         assert src(cells[i]).startswith(student.SOLUTION_MARKER) and names
         check = next(c for c in cells[i + 1:] if c["cell_type"] == "code")
         for name in names:
-            assert "check_answer(" in src(check) and name in src(check), f"no self-check of {name}"
+            assert ("check_answer(" in src(check) or "check_property(" in src(check)) and name in src(check), \
+                f"no self-check of {name}"
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 QUICK_SIZES = {
     "03_cnn": dict(channels=[6, 16], hidden=[120, 84], val_size=0.15, epochs=20, softmax_epochs=30,
-                   target_accuracy=0.9),
+                   target_accuracy=0.9, seeds=[0]),
     "04_rnn": dict(keras_seeds=[2], lm_embed=32, lm_hidden=256, lm_layers=1, lm_seq=100, lm_batch=32, lm_epochs=2),
     "05_attention": dict(n_train=20_000, n_test=2_000, batch_size=128, rnn_epochs=1, rnn_lr=1e-2, rnn_hidden=64,
                          d_model=64, layers=2, transformer_epochs=2, transformer_lr=6e-3, pitfall_steps=120,

@@ -86,3 +86,22 @@ def check_answer(answer, expected, name: str = "answer", atol: float = 1e-6, rto
         where = "the value is" if a.size == 1 else f"{int(wrong.sum())} of {a.size} values are"
         raise AssertionError(f"{name}: right shape, but {where} wrong (tolerance atol={atol:g}, rtol={rtol:g})")
     print(f"✓ {name}: correct")
+
+
+def check_property(answer, holds, name: str = "answer", requirement: str = "the exercise's requirement") -> None:
+    """Exercise self-check for an answer judged by what it does, not by equality with a hidden value.
+
+    ``holds(answer)`` must return True; the message names ``requirement`` without revealing how to meet it.
+    Use it when many answers are right (a model, a function) or when the expected value would give the answer away.
+    """
+    if answer is None:
+        raise AssertionError(f"{name}: no answer yet (got None) - fill in the exercise cell and run it")
+    if not callable(holds):
+        raise TypeError(f"holds must be a function of the answer returning True or False; got {type(holds).__name__}")
+    try:
+        ok = bool(holds(answer))
+    except Exception as err:  # noqa: BLE001 - any failure while checking means the answer is not usable yet
+        raise AssertionError(f"{name}: could not be checked ({type(err).__name__}: {err})") from err
+    if not ok:
+        raise AssertionError(f"{name}: does not meet the requirement: {requirement}")
+    print(f"✓ {name}: correct")

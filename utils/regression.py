@@ -202,7 +202,11 @@ class SoftmaxRegression(nn.Module):
 
 def fit_softmax_regression(X, y, num_classes: int, epochs: int = 30, lr: float = 0.3, weight_decay: float = 1e-4,
                            batch_size: int = 64, device="cpu", seed: int = 0, progress: bool = False, log_dir=None):
-    """Train :class:`SoftmaxRegression` with mini-batch SGD on arrays X (N, D), y (N,); return (model, history)."""
+    """Train :class:`SoftmaxRegression` with mini-batch SGD on arrays X (N, D), y (N,); return (model, history).
+
+    ``weight_decay`` is an L2 penalty in SGD form: each step adds ``weight_decay * w`` to every parameter's
+    gradient (the gradient of ``weight_decay / 2 * ||w||^2``), weights and biases alike.
+    """
     from .train import fit
 
     check.positive_int("num_classes", num_classes)

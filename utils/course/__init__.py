@@ -1,6 +1,7 @@
 """The machinery that builds and checks the course (a learner never imports it): where the course lives, its
-chapters, the Colab badge and the set-up cell (here), run times (``bench``), student editions (``student``), the
-glossary (``glossary``) and the HTML book (``book``). ``./course`` runs them.
+chapters, the Colab badge and the set-up cell (here), run times (``bench``, ``speed``), student editions
+(``student``), the glossary (``glossary``), the HTML book (``book``) and the check that every figure in the prose is
+backed (``prose``). ``./course`` runs them.
 
 Facts about the course itself: where it lives, its chapters, the Colab badge and the set-up cell.
 

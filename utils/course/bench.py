@@ -8,6 +8,7 @@ Not a test: timings depend on the machine. Budgets on 2 CPU cores (quick profile
 <= 3 min and <= 4 GiB, the whole suite <= 15 min.
 """
 import argparse
+import html
 import json
 import os
 import pathlib
@@ -25,21 +26,6 @@ README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def drop_frozen_widgets(nb) -> int:
-    """Remove widget outputs (progress bars) from an executed notebook; return how many were removed.
-
-    A saved widget keeps only its first frame as text ("training:   0%|"), a bar frozen at zero for every
-    reader; the live bar is for whoever runs the notebook.
-    """
-    removed = 0
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            kept = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
-            removed += len(cell.get("outputs", [])) - len(kept)
-            cell.outputs = kept
-    return removed
-
-
 def run_one(path: pathlib.Path, save: bool, timeout: int) -> None:
     """Execute one notebook in this process's kernel child; print peak kernel memory (bytes) as JSON."""
     import nbformat
@@ -50,10 +36,43 @@ def run_one(path: pathlib.Path, save: bool, timeout: int) -> None:
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     if save:
-        drop_frozen_widgets(nb)
+        finish_progress_bars(nb)
         nbformat.write(nb, path)
     # ru_maxrss is in KiB on Linux: the largest descendant that has exited, i.e. the kernel.
     print(json.dumps({"peak_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024}))
+
+
+def progress_bar_text(model_id: str, state: dict) -> str | None:
+    """The final look of a saved progress-bar widget (tqdm's HBox of label, bar and counts) as one text line:
+    ``training: 100%|██████████| 660/660 [00:01<00:00, ...]``. None when the widget is something else."""
+    model = state.get(model_id, {})
+    children = [state.get(child.removeprefix("IPY_MODEL_"), {}) for child in model.get("state", {}).get("children", [])]
+    names = [child.get("model_name") for child in children]
+    if model.get("model_name") != "HBoxModel" or names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    label, bar, counts = (child["state"] for child in children)
+    filled = round(10 * bar["value"] / bar["max"]) if bar.get("max") else 0
+    text = f"{html.unescape(label['value'])}|{'█' * filled}{' ' * (10 - filled)}|{html.unescape(counts['value'])}"
+    return text.replace("\u2007", " ")
+
+
+def finish_progress_bars(nb) -> int:
+    """Give each saved progress-bar widget the plain-text form of its *final* state; return how many.
+
+    A notebook front end draws the bar from the widget state saved with the notebook, but viewers without
+    widgets (GitHub, nbviewer, a terminal) show the text/plain fallback captured when the bar was first drawn:
+    a frozen "0%". The final description, bar and counts are in the saved widget state.
+    """
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    finished = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            text = progress_bar_text(view.get("model_id"), state) if view else None
+            if text is not None:
+                out["data"]["text/plain"] = text
+                finished += 1
+    return finished
 
 
 def bench(chapter: str, save: bool, timeout: int) -> dict:

@@ -18,7 +18,6 @@ widgets are shown as the text of their final state, so the site loads no widget 
 """
 import argparse
 import copy
-import html
 import json
 import pathlib
 import re
@@ -29,6 +28,7 @@ import warnings
 from urllib.parse import unquote
 
 from . import BRANCH, CHAPTERS, REPO_SLUG, REPO_URL, ROOT, colab_url
+from .bench import progress_bar_text
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 MATHJAX_DIR = "mathjax"  # under the site's _static/
@@ -109,20 +109,6 @@ def what_you_build(chapter: str) -> str:
     return ""
 
 
-def widget_text(model_id: str, state: dict) -> str | None:
-    """The final look of a saved progress-bar widget (tqdm's HBox of label, bar and counts) as one text line:
-    ``training: 100%|██████████| 660/660 [00:01<00:00, ...]``. None when the widget is something else."""
-    model = state.get(model_id, {})
-    children = [state.get(child.removeprefix("IPY_MODEL_"), {}) for child in model.get("state", {}).get("children", [])]
-    names = [child.get("model_name") for child in children]
-    if model.get("model_name") != "HBoxModel" or names != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
-        return None
-    label, bar, counts = (child["state"] for child in children)
-    filled = round(10 * bar["value"] / bar["max"]) if bar.get("max") else 0
-    text = f"{html.unescape(label['value'])}|{'█' * filled}{' ' * (10 - filled)}|{html.unescape(counts['value'])}"
-    return text.replace("\u2007", " ")
-
-
 def static_widgets(nb: dict) -> dict:
     """A copy of notebook ``nb`` whose progress-bar widgets are replaced by the text of their final state (the
     saved text/plain is the bar's first frame, 0%), and whose widget state is dropped."""
@@ -132,7 +118,7 @@ def static_widgets(nb: dict) -> dict:
     for cell in nb["cells"]:
         for output in cell.get("outputs", []):
             view = output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
-            text = widget_text(view["model_id"], state) if view else None
+            text = progress_bar_text(view["model_id"], state) if view else None
             if text is not None:
                 output["data"]["text/plain"] = text
     return nb
