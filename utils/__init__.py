@@ -10,6 +10,8 @@ The map of the package:
 - Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),
   ``data`` (cached, checksummed downloads), ``train`` (a small PyTorch training loop), ``plot``, ``check``
   (assertions and exercise self-checks).
+- ``_validate`` (private): the cheap argument checks every module shares, so bad input is refused at the
+  course's API with a ``ValueError``/``TypeError`` naming the parameter, the value and what is accepted.
 - ``course``: the machinery that builds and checks the course (set-up cell, Colab badge, ``bench``, student
   editions, glossary); ``./course`` runs it, a learner never needs it.
 
