@@ -63,6 +63,35 @@ def test_equals_transformers_bert_with_the_same_weights():
     np.testing.assert_allclose(ours(ids, None, types)[0][real].detach(), seq[real], atol=1e-6)
 
 
+def test_bert_runs_the_fused_kernel_and_keeps_weights_only_when_asked():
+    """Fused by default (faster, no weights formed); attention_weights_kept switches to the readable path for the
+    call and restores; both paths give the same hidden states, and the readable one keeps softmax rows."""
+    from utils.attention import attention_weights_kept, use_fused_attention
+
+    _, ours, _ = hf_tiny_pair()
+    ids, mask, types = tiny_batch()
+    attentions = [block.attention for block in ours.encoder.layer]
+    assert all(a.fused for a in attentions)
+    with torch.no_grad():
+        fused_seq, _ = ours(ids, mask, types)
+        assert all(a.last_weights is None for a in attentions)
+        with attention_weights_kept(ours):
+            readable_seq, _ = ours(ids, mask, types)
+    assert all(a.fused for a in attentions)                                            # restored
+    weights = attentions[0].last_weights                                               # (B, H, T, T)
+    assert weights.shape == (2, TINY["num_attention_heads"], 7, 7)
+    np.testing.assert_allclose(weights.sum(-1), torch.ones(weights.shape[:-1]), atol=1e-6)
+    assert float(weights[1, :, :, 4:].abs().max()) == 0.0                              # padding keys get nothing
+    real = mask.bool()
+    np.testing.assert_allclose(fused_seq[real], readable_seq[real], atol=1e-5)
+    assert not any(a.fused for a in use_fused_attention(ours, False).modules() if hasattr(a, "fused"))
+    with pytest.raises(TypeError, match="fused"):
+        use_fused_attention(ours, "yes")
+    with pytest.raises(ValueError, match="MultiHeadAttention"):
+        with attention_weights_kept(torch.nn.Linear(2, 2)):
+            pass
+
+
 def test_pretraining_heads_load_and_match_transformers():
     import transformers
 

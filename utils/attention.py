@@ -21,6 +21,7 @@ The Keras classes (``KerasMultiHeadAttention``, ``KerasPositionwiseFeedForward``
 ``KerasTransformerDecoderBlock``) are created on first access, so importing this module for its PyTorch part
 never starts TensorFlow.
 """
+import contextlib
 import math
 
 import torch
@@ -193,6 +194,34 @@ def _check_block(d_model, num_heads, d_ff, dropout, activation, layer_norm_eps) 
     check.positive_int("d_ff", d_ff)
     check.one_of("activation", activation, ACTIVATIONS)
     check.number("layer_norm_eps", layer_norm_eps, 0.0, low_open=True)
+
+
+def use_fused_attention(model: nn.Module, fused: bool = True) -> nn.Module:
+    """Switch every :class:`MultiHeadAttention` inside ``model`` to the fused kernel (True: same numbers to float
+    rounding, faster, no weights kept) or to the readable path (False: ``last_weights`` filled). Returns ``model``."""
+    if not isinstance(fused, bool):
+        raise TypeError(f"fused must be True or False, got {fused!r}")
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            module.fused = fused
+    return model
+
+
+@contextlib.contextmanager
+def attention_weights_kept(model: nn.Module):
+    """``with attention_weights_kept(model): model(...)`` runs the readable path, so each attention layer keeps
+    its weights (B, H, Tq, Tk) in ``last_weights``; every layer's previous setting is restored on exit."""
+    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} holds no utils.attention.MultiHeadAttention layer")
+    before = [layer.fused for layer in layers]
+    try:
+        for layer in layers:
+            layer.fused = False
+        yield model
+    finally:
+        for layer, fused in zip(layers, before, strict=True):
+            layer.fused = fused
 
 
 def _activation(name: str):

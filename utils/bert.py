@@ -156,6 +156,9 @@ class BertEncoder(nn.Module):
             for _ in range(config.num_hidden_layers)])
         for block in self.layer:  # the block has one dropout rate; BERT's attention weights have their own
             block.attention.dropout.p = config.attention_probs_dropout_prob
+            # the fused kernel, as transformers' default "sdpa": the readable path only when weights are inspected
+            # (utils.attention.attention_weights_kept)
+            block.attention.fused = True
 
     def forward(self, x, mask=None, output_hidden_states: bool = False):
         """x (B, T, D), mask (B, T) bool (True = real token) -> (B, T, D), or the list of all L+1 states."""
