@@ -2,7 +2,9 @@
 
 The map of the package:
 - Ideas, in the order the chapters teach them: ``regression`` (linear, logistic, softmax regression),
-  ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``cnn``, ``rnn``, ``attention`` (attention,
+  ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``mlp`` (activations, a teaching autograd engine,
+  initialisation, the MLP and its Keras twin), ``optim`` (optimisers and learning-rate schedules from their
+  formulas, the learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention,
   masks, positions, Transformer blocks and their Keras twins), ``seq2seq`` (the date task, vocabularies, the two
   translators, decoding), ``bert``, ``distributed`` (training large models: memory accounting, gradient
   accumulation, a ring all-reduce, the ``torchrun`` launcher) with ``ddp_train``, the script chapter 8 runs
