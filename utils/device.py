@@ -114,6 +114,22 @@ def quiet_native_stderr(drop=STARTUP_CHATTER):
 # Mixed-precision training (``amp``) is unaffected: it chooses float16 explicitly.
 
 
+def import_torch_first():
+    """Import torch (and triton, where it is installed) before TensorFlow, the order that works; return torch.
+
+    PyTorch's CUDA wheels bring triton, which torch imports lazily (e.g. at the first optimiser step). Loaded
+    after TensorFlow, triton's compiler library crashed the process (segmentation fault: torch 2.13+cu130,
+    triton 3.7.1, TensorFlow 2.21, Python 3.13, seen here); loaded first, both work. CPU wheels have no triton.
+    """
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("triton") is not None:
+        import torch._dynamo  # noqa: F401  (imports triton now, before TensorFlow)
+    return torch
+
+
 def configure_torch(threads: int) -> None:
     """PyTorch: ``threads`` intra-op threads, one inter-op thread, true float32 (no TF32)."""
     import torch
@@ -189,7 +205,7 @@ def setup(seed: int = 0, device: str | None = None, profile: str | None = None, 
         profiles.current(profile, device="cpu")  # validates the name; resolved against the device below
     for key, value in FRAMEWORK_ENV.items():
         os.environ.setdefault(key, value)
-    import torch  # torch before TensorFlow: the safe import order
+    torch = import_torch_first()  # torch before TensorFlow: the order that works
 
     name = device_name(device)
     chosen_profile = profiles.current(profile, device=name)
