@@ -25,7 +25,8 @@ QUICK_SIZES = {
                          d_model=64, layers=2, transformer_epochs=2, transformer_lr=6e-3, pitfall_steps=120,
                          timing_lengths=[64, 128, 256, 512, 1024]),
     "06_bert": dict(wordpiece_vocab=3000, mlm_hidden=128, mlm_layers=2, mlm_seq_len=64, mlm_batch=32, mlm_steps=500,
-                    ft_max_len=16, ft_epochs=1, ft_lr=1e-4, freeze_word_embeddings=True, target_accuracy=0.8,
+                    ft_max_len=16, ft_epochs=1, ft_lr=1e-4, random_lrs=[3e-4, 1e-3], ft_seeds=[0, 1],
+                    ft_train_words=2000, val_share=0.15, freeze_word_embeddings=True, target_accuracy=0.8,
                     min_margin=0.1),
 }
 EXPECTED_DOWNLOADS = {
