@@ -97,6 +97,26 @@ def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr) if name == "sgd" else torch.optim.Adam(params, lr=lr)
 
 
+def flat_gradients(model: nn.Module) -> torch.Tensor:
+    """All parameters' ``.grad`` in one float32 vector (P,), in ``parameters`` order; sharded (DTensor)
+    gradients are gathered first (a collective under FSDP: every rank must call it)."""
+    pieces = []
+    for p in model.parameters():
+        g = p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad
+        pieces.append(g.detach().float().reshape(-1).cpu())
+    return torch.cat(pieces)
+
+
+def batch_gradient(model: nn.Module, X: torch.Tensor, y: torch.Tensor, indices) -> torch.Tensor:
+    """The reference for a first step: the gradient (P,) of the mean cross-entropy over ``X[indices]`` (a list
+    of indices, or a list of per-rank lists, concatenated), computed in one process. Leaves ``.grad`` set."""
+    if indices and isinstance(indices[0], (list, tuple)):
+        indices = [i for part in indices for i in part]
+    model.zero_grad(set_to_none=True)
+    nn.CrossEntropyLoss()(model(X[indices]), y[indices]).backward()
+    return flat_gradients(model)
+
+
 def flat_parameters(model: nn.Module) -> torch.Tensor:
     """All parameters in one float32 vector (P,), in ``named_parameters`` order; sharded (DTensor) ones are
     gathered first."""
@@ -149,14 +169,18 @@ def _batches(sampler, loader, steps):
 
 
 def _train(model, optimizer, sampler, loader, steps, device):
-    loss_fn = nn.CrossEntropyLoss()
+    """Trains ``steps`` steps; returns the first step's gradient (P,) after the all-reduce: Adam barely
+    responds to a constant rescaling of the gradient, so a missing 1/W shows there, not in the parameters."""
+    loss_fn, first_gradient = nn.CrossEntropyLoss(), None
     for inputs, targets in _batches(sampler, loader, steps):
         inputs, targets = inputs.to(device), targets.to(device)
         loss = loss_fn(model(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # DDP all-reduces (averages) the gradients here, bucket by bucket
+        if first_gradient is None:
+            first_gradient = flat_gradients(model)
         optimizer.step()
-    return model
+    return first_gradient
 
 
 def run_ddp(args, X, y, world, rank, device, no_sampler=False):
@@ -165,8 +189,9 @@ def run_ddp(args, X, y, world, rank, device, no_sampler=False):
     model = build_model(args.model, args.hidden, args.layers, args.seed).to(device)
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     sampler, loader = _loader(X, y, args, world, rank, distributed=not no_sampler)
-    _train(ddp, make_optimizer(ddp.parameters(), args.optimizer, args.lr), sampler, loader, args.steps, device)
-    return {"parameters": flat_parameters(model)}
+    first = _train(ddp, make_optimizer(ddp.parameters(), args.optimizer, args.lr), sampler, loader, args.steps,
+                   device)
+    return {"parameters": flat_parameters(model), "first_gradient": first}
 
 
 def run_zero(args, X, y, world, rank, device):
@@ -177,9 +202,10 @@ def run_zero(args, X, y, world, rank, device):
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=torch.optim.Adam, lr=args.lr)
     sampler, loader = _loader(X, y, args, world, rank)
-    _train(ddp, optimizer, sampler, loader, args.steps, device)
+    first = _train(ddp, optimizer, sampler, loader, args.steps, device)
     state = [t for s in optimizer.optim.state.values() for t in s.values() if torch.is_tensor(t) and t.numel() > 1]
-    return {"parameters": flat_parameters(model), "optimizer_state_bytes": tensor_bytes(state),
+    return {"parameters": flat_parameters(model), "first_gradient": first,
+            "optimizer_state_bytes": tensor_bytes(state),
             "parameter_bytes": tensor_bytes(model.parameters())}
 
 
@@ -193,10 +219,11 @@ def run_fsdp(args, X, y, world, rank, device):
     fully_shard(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     sampler, loader = _loader(X, y, args, world, rank)
-    _train(model, optimizer, sampler, loader, args.steps, device)
+    first = _train(model, optimizer, sampler, loader, args.steps, device)
     local = lambda ts: [t.to_local() if hasattr(t, "to_local") else t for t in ts]  # noqa: E731 - this rank's shard
     state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.numel() > 1]
-    return {"parameters": flat_parameters(model), "optimizer_state_bytes": tensor_bytes(local(state)),
+    return {"parameters": flat_parameters(model), "first_gradient": first,
+            "optimizer_state_bytes": tensor_bytes(local(state)),
             "parameter_bytes": tensor_bytes(local(model.parameters()))}
 
 
