@@ -144,6 +144,8 @@ def test_ports_and_children():
 def test_script_rejects_unknown_experiments():
     with pytest.raises(SystemExit):
         parse_args(["--out", "x", "--experiments", "ddp,magic"])
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x", "--throughput-rounds", "0"])
     with pytest.raises(ValueError, match="kind"):
         build_model("cnn")
 

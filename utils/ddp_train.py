@@ -17,8 +17,8 @@ what it found to ``OUT/rank<r>.pt`` (tensors and numbers, read back with ``torch
 - ``no_sync``: gradient accumulation with and without ``ddp.no_sync()``, all-reduces counted.
 - ``batchnorm``: batch-norm statistics under DDP with and without ``SyncBatchNorm``.
 - ``save``: a checkpoint written by rank 0 only, and by every rank (the pitfall), writers logged.
-- ``throughput``: samples per second at a fixed global batch (under bfloat16 autocast with ``--amp bfloat16``),
-  and the time of the gradient all-reduce alone.
+- ``throughput``: seconds per step at a fixed global batch with all ranks and, interleaved in the same launch,
+  with one process (under bfloat16 autocast with ``--amp bfloat16``), and the time of the gradient all-reduce.
 
 The model is a small MLP (``--model mlp``) or a Transformer encoder reading the 8 rows of a digit as 8
 tokens (``--model transformer``, chapter 5's blocks from ``utils.attention``).
@@ -305,40 +305,59 @@ def run_save(args, world, rank, out):
     return {}
 
 
-def run_throughput(args, X, y, world, rank, device):
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    model = build_model(args.throughput_model or args.model, args.throughput_hidden or args.hidden, args.layers,
-                        args.seed).to(device)
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = make_optimizer(ddp.parameters(), args.optimizer, args.lr)
-    local = args.throughput_batch // world
-    inputs, targets = X[:local].to(device), y[:local].to(device)
-    loss_fn, times = nn.CrossEntropyLoss(), []
-    amp = {"none": None, "bfloat16": torch.bfloat16}[args.amp]
-    for _ in range(args.throughput_steps + 2):  # two warm-up steps
-        dist.barrier()
+def _median_step_seconds(step, steps, device, barrier=True):
+    """Median seconds of ``step()`` over ``steps`` timed calls, after two warm-up calls."""
+    times = []
+    for _ in range(steps + 2):
+        if barrier:
+            dist.barrier()
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = loss_fn(ddp(inputs), targets)
-        loss.backward()
-        optimizer.step()
+        step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
+    return sorted(times[2:])[len(times[2:]) // 2]
+
+
+def run_throughput(args, X, y, world, rank, device):
+    """One training step at a fixed global batch, timed with ``world`` DDP ranks (each a 1/world share) and,
+    in the same launch, with one process on the whole batch (rank 0, while the others wait): interleaved over
+    ``--throughput-rounds`` rounds, so both settings see the same load on a shared machine."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    kind, width = args.throughput_model or args.model, args.throughput_hidden or args.hidden
+    model = build_model(kind, width, args.layers, args.seed).to(device)
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    single = build_model(kind, width, args.layers, args.seed).to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    amp = {"none": None, "bfloat16": torch.bfloat16}[args.amp]
+
+    def step_of(net, optimizer, inputs, targets):
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = loss_fn(net(inputs), targets)
+            loss.backward()
+            optimizer.step()
+        return step
+
+    local = args.throughput_batch // world
+    many_step = step_of(ddp, make_optimizer(ddp.parameters(), args.optimizer, args.lr), X[:local].to(device),
+                        y[:local].to(device))
+    one_step = step_of(single, make_optimizer(single.parameters(), args.optimizer, args.lr),
+                       X[:args.throughput_batch].to(device), y[:args.throughput_batch].to(device))
+    many, one = [], []
+    for _ in range(args.throughput_rounds):
+        many.append(_median_step_seconds(many_step, args.throughput_steps, device))
+        if rank == 0:
+            one.append(_median_step_seconds(one_step, args.throughput_steps, device, barrier=False))
+        dist.barrier()  # the other ranks wait here while rank 0 times one process
     buffer = torch.zeros(sum(p.numel() for p in model.parameters()), device=device)
-    comm = []
-    for _ in range(args.throughput_steps + 2):
-        dist.barrier()
-        start = time.perf_counter()
-        dist.all_reduce(buffer)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        comm.append(time.perf_counter() - start)
-    step_s, comm_s = sorted(times[2:])[len(times[2:]) // 2], sorted(comm[2:])[len(comm[2:]) // 2]  # medians
+    comm_s = _median_step_seconds(lambda: dist.all_reduce(buffer), args.throughput_steps, device)
+    step_s = sorted(many)[len(many) // 2]
     return {"seconds_per_step": step_s, "all_reduce_seconds": comm_s, "gradient_bytes": buffer.numel() * 4,
-            "samples_per_second": args.throughput_batch / step_s, "global_batch": args.throughput_batch}
+            "samples_per_second": args.throughput_batch / step_s, "global_batch": args.throughput_batch,
+            "rounds_seconds_per_step": many, "rounds_one_process_seconds_per_step": one}
 
 
 def parse_args(argv=None):
@@ -357,7 +376,9 @@ def parse_args(argv=None):
                         help="auto: nccl on GPUs (one per rank), else gloo; gloo: CPUs even where GPUs exist "
                              "(e.g. several 'nodes' on one machine, which would share a GPU)")
     parser.add_argument("--throughput-batch", type=int, default=256, help="global batch of the timing runs")
-    parser.add_argument("--throughput-steps", type=int, default=10)
+    parser.add_argument("--throughput-steps", type=int, default=10, help="timed steps per round (median)")
+    parser.add_argument("--throughput-rounds", type=int, default=3,
+                        help="rounds, each timing the ranks and then one process (rank 0), interleaved")
     parser.add_argument("--throughput-model", choices=MODELS, help="model of the timing runs (default: --model)")
     parser.add_argument("--throughput-hidden", type=int, help="its width (default: --hidden)")
     parser.add_argument("--amp", default="none", choices=("none", "bfloat16"),
@@ -367,6 +388,9 @@ def parse_args(argv=None):
     unknown = sorted(set(args.experiments) - set(EXPERIMENTS))
     if unknown:
         parser.error(f"unknown experiments {unknown}; accepted: {', '.join(EXPERIMENTS)}")
+    if args.throughput_rounds < 1 or args.throughput_steps < 1:
+        parser.error(f"--throughput-rounds and --throughput-steps must be >= 1, got {args.throughput_rounds} and "
+                     f"{args.throughput_steps}")
     return args
 
 
