@@ -11,7 +11,14 @@ from torch.utils.checkpoint import checkpoint
 from torch.utils.data import DistributedSampler
 
 import utils.distributed as D
-from utils.ddp_train import build_model, flat_parameters, load_digits_split, parse_args, train_single_process
+from utils.ddp_train import (
+    batch_gradient,
+    build_model,
+    flat_parameters,
+    load_digits_split,
+    parse_args,
+    train_single_process,
+)
 
 
 def small_mlp(seed=0):
@@ -137,6 +144,8 @@ def test_ports_and_children():
 def test_script_rejects_unknown_experiments():
     with pytest.raises(SystemExit):
         parse_args(["--out", "x", "--experiments", "ddp,magic"])
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "x", "--throughput-rounds", "0"])
     with pytest.raises(ValueError, match="kind"):
         build_model("cnn")
 
@@ -149,6 +158,14 @@ def test_a_launch_over_time_is_killed_with_all_its_workers(tmp_path):
     with pytest.raises(RuntimeError, match="did not finish"):
         D.torchrun(["--out", tmp_path, "--experiments", "throughput", "--throughput-steps", "100000"], timeout=3)
     assert not launched_workers()
+
+
+def test_batch_gradient_concatenates_per_rank_lists():
+    X, y, _, _ = load_digits_split()
+    nested = batch_gradient(build_model("mlp", 16), X, y, [[0, 1, 2], [3, 4]])
+    flat = batch_gradient(build_model("mlp", 16), X, y, [0, 1, 2, 3, 4])
+    assert torch.equal(nested, flat) and nested.numel() == sum(p.numel() for p in build_model("mlp", 16).parameters())
+    assert not torch.equal(flat, batch_gradient(build_model("mlp", 16), X, y, [0, 1, 2]))
 
 
 def test_two_process_ddp_equals_one_process_on_loopback(tmp_path):
@@ -167,6 +184,10 @@ def test_two_process_ddp_equals_one_process_on_loopback(tmp_path):
         assert torch.equal(ranks[0]["ddp"]["parameters"], ranks[1]["ddp"]["parameters"])
         torch.testing.assert_close(ranks[0]["ddp"]["parameters"], flat_parameters(reference), atol=1e-6, rtol=0)
         assert (ranks[0]["ddp"]["parameters"] - start).abs().max() > 1e-2  # training did move the weights
-        assert all(d <= 1e-5 for r in ranks for d in r["ring"]["ring_vs_all_reduce"].values())
+        assert all(d == 0 for r in ranks for d in r["ring"]["ring_vs_all_reduce"].values())  # 2 addends: exact
+        first = batch_gradient(build_model("mlp", 16), X, y, D.replica_batches(len(X), 2, 16, 6)[0])
+        for r in ranks:  # the averaged first gradient: a sum (missing 1/W) would be twice as large
+            torch.testing.assert_close(r["ddp"]["first_gradient"], first, atol=1e-6, rtol=0)
+        assert first.abs().max() > 1e-3  # large enough that a doubled gradient fails the check above
     finally:
         assert not launched_workers()

@@ -17,8 +17,8 @@ what it found to ``OUT/rank<r>.pt`` (tensors and numbers, read back with ``torch
 - ``no_sync``: gradient accumulation with and without ``ddp.no_sync()``, all-reduces counted.
 - ``batchnorm``: batch-norm statistics under DDP with and without ``SyncBatchNorm``.
 - ``save``: a checkpoint written by rank 0 only, and by every rank (the pitfall), writers logged.
-- ``throughput``: samples per second at a fixed global batch (under bfloat16 autocast with ``--amp bfloat16``),
-  and the time of the gradient all-reduce alone.
+- ``throughput``: seconds per step at a fixed global batch with all ranks and, interleaved in the same launch,
+  with one process (under bfloat16 autocast with ``--amp bfloat16``), and the time of the gradient all-reduce.
 
 The model is a small MLP (``--model mlp``) or a Transformer encoder reading the 8 rows of a digit as 8
 tokens (``--model transformer``, chapter 5's blocks from ``utils.attention``).
@@ -97,6 +97,26 @@ def make_optimizer(params, name: str, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=lr) if name == "sgd" else torch.optim.Adam(params, lr=lr)
 
 
+def flat_gradients(model: nn.Module) -> torch.Tensor:
+    """All parameters' ``.grad`` in one float32 vector (P,), in ``parameters`` order; sharded (DTensor)
+    gradients are gathered first (a collective under FSDP: every rank must call it)."""
+    pieces = []
+    for p in model.parameters():
+        g = p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad
+        pieces.append(g.detach().float().reshape(-1).cpu())
+    return torch.cat(pieces)
+
+
+def batch_gradient(model: nn.Module, X: torch.Tensor, y: torch.Tensor, indices) -> torch.Tensor:
+    """The reference for a first step: the gradient (P,) of the mean cross-entropy over ``X[indices]`` (a list
+    of indices, or a list of per-rank lists, concatenated), computed in one process. Leaves ``.grad`` set."""
+    if indices and isinstance(indices[0], (list, tuple)):
+        indices = [i for part in indices for i in part]
+    model.zero_grad(set_to_none=True)
+    nn.CrossEntropyLoss()(model(X[indices]), y[indices]).backward()
+    return flat_gradients(model)
+
+
 def flat_parameters(model: nn.Module) -> torch.Tensor:
     """All parameters in one float32 vector (P,), in ``named_parameters`` order; sharded (DTensor) ones are
     gathered first."""
@@ -149,14 +169,18 @@ def _batches(sampler, loader, steps):
 
 
 def _train(model, optimizer, sampler, loader, steps, device):
-    loss_fn = nn.CrossEntropyLoss()
+    """Trains ``steps`` steps; returns the first step's gradient (P,) after the all-reduce: Adam barely
+    responds to a constant rescaling of the gradient, so a missing 1/W shows there, not in the parameters."""
+    loss_fn, first_gradient = nn.CrossEntropyLoss(), None
     for inputs, targets in _batches(sampler, loader, steps):
         inputs, targets = inputs.to(device), targets.to(device)
         loss = loss_fn(model(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # DDP all-reduces (averages) the gradients here, bucket by bucket
+        if first_gradient is None:
+            first_gradient = flat_gradients(model)
         optimizer.step()
-    return model
+    return first_gradient
 
 
 def run_ddp(args, X, y, world, rank, device, no_sampler=False):
@@ -165,8 +189,9 @@ def run_ddp(args, X, y, world, rank, device, no_sampler=False):
     model = build_model(args.model, args.hidden, args.layers, args.seed).to(device)
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     sampler, loader = _loader(X, y, args, world, rank, distributed=not no_sampler)
-    _train(ddp, make_optimizer(ddp.parameters(), args.optimizer, args.lr), sampler, loader, args.steps, device)
-    return {"parameters": flat_parameters(model)}
+    first = _train(ddp, make_optimizer(ddp.parameters(), args.optimizer, args.lr), sampler, loader, args.steps,
+                   device)
+    return {"parameters": flat_parameters(model), "first_gradient": first}
 
 
 def run_zero(args, X, y, world, rank, device):
@@ -177,9 +202,10 @@ def run_zero(args, X, y, world, rank, device):
     ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = ZeroRedundancyOptimizer(ddp.parameters(), optimizer_class=torch.optim.Adam, lr=args.lr)
     sampler, loader = _loader(X, y, args, world, rank)
-    _train(ddp, optimizer, sampler, loader, args.steps, device)
+    first = _train(ddp, optimizer, sampler, loader, args.steps, device)
     state = [t for s in optimizer.optim.state.values() for t in s.values() if torch.is_tensor(t) and t.numel() > 1]
-    return {"parameters": flat_parameters(model), "optimizer_state_bytes": tensor_bytes(state),
+    return {"parameters": flat_parameters(model), "first_gradient": first,
+            "optimizer_state_bytes": tensor_bytes(state),
             "parameter_bytes": tensor_bytes(model.parameters())}
 
 
@@ -193,10 +219,11 @@ def run_fsdp(args, X, y, world, rank, device):
     fully_shard(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     sampler, loader = _loader(X, y, args, world, rank)
-    _train(model, optimizer, sampler, loader, args.steps, device)
+    first = _train(model, optimizer, sampler, loader, args.steps, device)
     local = lambda ts: [t.to_local() if hasattr(t, "to_local") else t for t in ts]  # noqa: E731 - this rank's shard
     state = [t for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t) and t.numel() > 1]
-    return {"parameters": flat_parameters(model), "optimizer_state_bytes": tensor_bytes(local(state)),
+    return {"parameters": flat_parameters(model), "first_gradient": first,
+            "optimizer_state_bytes": tensor_bytes(local(state)),
             "parameter_bytes": tensor_bytes(local(model.parameters()))}
 
 
@@ -278,40 +305,59 @@ def run_save(args, world, rank, out):
     return {}
 
 
-def run_throughput(args, X, y, world, rank, device):
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    model = build_model(args.throughput_model or args.model, args.throughput_hidden or args.hidden, args.layers,
-                        args.seed).to(device)
-    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = make_optimizer(ddp.parameters(), args.optimizer, args.lr)
-    local = args.throughput_batch // world
-    inputs, targets = X[:local].to(device), y[:local].to(device)
-    loss_fn, times = nn.CrossEntropyLoss(), []
-    amp = {"none": None, "bfloat16": torch.bfloat16}[args.amp]
-    for _ in range(args.throughput_steps + 2):  # two warm-up steps
-        dist.barrier()
+def _median_step_seconds(step, steps, device, barrier=True):
+    """Median seconds of ``step()`` over ``steps`` timed calls, after two warm-up calls."""
+    times = []
+    for _ in range(steps + 2):
+        if barrier:
+            dist.barrier()
         start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = loss_fn(ddp(inputs), targets)
-        loss.backward()
-        optimizer.step()
+        step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
+    return sorted(times[2:])[len(times[2:]) // 2]
+
+
+def run_throughput(args, X, y, world, rank, device):
+    """One training step at a fixed global batch, timed with ``world`` DDP ranks (each a 1/world share) and,
+    in the same launch, with one process on the whole batch (rank 0, while the others wait): interleaved over
+    ``--throughput-rounds`` rounds, so both settings see the same load on a shared machine."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    kind, width = args.throughput_model or args.model, args.throughput_hidden or args.hidden
+    model = build_model(kind, width, args.layers, args.seed).to(device)
+    ddp = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    single = build_model(kind, width, args.layers, args.seed).to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    amp = {"none": None, "bfloat16": torch.bfloat16}[args.amp]
+
+    def step_of(net, optimizer, inputs, targets):
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = loss_fn(net(inputs), targets)
+            loss.backward()
+            optimizer.step()
+        return step
+
+    local = args.throughput_batch // world
+    many_step = step_of(ddp, make_optimizer(ddp.parameters(), args.optimizer, args.lr), X[:local].to(device),
+                        y[:local].to(device))
+    one_step = step_of(single, make_optimizer(single.parameters(), args.optimizer, args.lr),
+                       X[:args.throughput_batch].to(device), y[:args.throughput_batch].to(device))
+    many, one = [], []
+    for _ in range(args.throughput_rounds):
+        many.append(_median_step_seconds(many_step, args.throughput_steps, device))
+        if rank == 0:
+            one.append(_median_step_seconds(one_step, args.throughput_steps, device, barrier=False))
+        dist.barrier()  # the other ranks wait here while rank 0 times one process
     buffer = torch.zeros(sum(p.numel() for p in model.parameters()), device=device)
-    comm = []
-    for _ in range(args.throughput_steps + 2):
-        dist.barrier()
-        start = time.perf_counter()
-        dist.all_reduce(buffer)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        comm.append(time.perf_counter() - start)
-    step_s, comm_s = sorted(times[2:])[len(times[2:]) // 2], sorted(comm[2:])[len(comm[2:]) // 2]  # medians
+    comm_s = _median_step_seconds(lambda: dist.all_reduce(buffer), args.throughput_steps, device)
+    step_s = sorted(many)[len(many) // 2]
     return {"seconds_per_step": step_s, "all_reduce_seconds": comm_s, "gradient_bytes": buffer.numel() * 4,
-            "samples_per_second": args.throughput_batch / step_s, "global_batch": args.throughput_batch}
+            "samples_per_second": args.throughput_batch / step_s, "global_batch": args.throughput_batch,
+            "rounds_seconds_per_step": many, "rounds_one_process_seconds_per_step": one}
 
 
 def parse_args(argv=None):
@@ -330,7 +376,9 @@ def parse_args(argv=None):
                         help="auto: nccl on GPUs (one per rank), else gloo; gloo: CPUs even where GPUs exist "
                              "(e.g. several 'nodes' on one machine, which would share a GPU)")
     parser.add_argument("--throughput-batch", type=int, default=256, help="global batch of the timing runs")
-    parser.add_argument("--throughput-steps", type=int, default=10)
+    parser.add_argument("--throughput-steps", type=int, default=10, help="timed steps per round (median)")
+    parser.add_argument("--throughput-rounds", type=int, default=3,
+                        help="rounds, each timing the ranks and then one process (rank 0), interleaved")
     parser.add_argument("--throughput-model", choices=MODELS, help="model of the timing runs (default: --model)")
     parser.add_argument("--throughput-hidden", type=int, help="its width (default: --hidden)")
     parser.add_argument("--amp", default="none", choices=("none", "bfloat16"),
@@ -340,6 +388,9 @@ def parse_args(argv=None):
     unknown = sorted(set(args.experiments) - set(EXPERIMENTS))
     if unknown:
         parser.error(f"unknown experiments {unknown}; accepted: {', '.join(EXPERIMENTS)}")
+    if args.throughput_rounds < 1 or args.throughput_steps < 1:
+        parser.error(f"--throughput-rounds and --throughput-steps must be >= 1, got {args.throughput_rounds} and "
+                     f"{args.throughput_steps}")
     return args
 
 

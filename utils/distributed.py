@@ -367,7 +367,8 @@ def ring_all_reduce_seconds(n_bytes: float, world_size: int, bandwidth: float, l
 def data_parallel_step_seconds(compute_seconds: float, gradient_bytes: float, world_size: int, bandwidth: float,
                                latency: float = 0.0, overlap: float = 0.0) -> float:
     """Seconds per step of data parallelism with a fixed *per-rank* batch: the compute of one rank plus the
-    gradient all-reduce, of which a share ``overlap`` (0..1) hides behind the backward pass."""
+    part of the gradient all-reduce that does not hide behind it; up to ``overlap`` (0..1) times the compute
+    time of communication runs hidden (``compute + max(0, all_reduce - overlap * compute)``)."""
     if not 0.0 <= overlap <= 1.0:
         raise ValueError(f"overlap must be in [0, 1], got {overlap!r}")
     communication = ring_all_reduce_seconds(gradient_bytes, world_size, bandwidth, latency)
