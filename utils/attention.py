@@ -29,7 +29,7 @@ from torch import nn
 
 from .rnn import linear_to_keras
 
-ACTIVATIONS = ("gelu", "relu")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")  # gelu_tanh: the tanh approximation GPT-2 uses
 
 
 # ----------------------------------------------------------------------------------------------- masks etc.
@@ -143,6 +143,8 @@ class MultiHeadAttention(nn.Module):
 def _activation(name: str):
     if name == "gelu":
         return nn.GELU()  # exact erf form, as BERT (not the tanh approximation)
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")  # GPT-2's "gelu_new"
     if name == "relu":
         return nn.ReLU()
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
@@ -303,7 +305,8 @@ def _keras_layer_classes():
             if activation not in ACTIVATIONS:
                 raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
             # Keras' gelu defaults to the tanh approximation; PyTorch's and BERT's is the exact erf form
-            act = (lambda z: keras.activations.gelu(z, approximate=False)) if activation == "gelu" else "relu"
+            act = {"gelu": lambda z: keras.activations.gelu(z, approximate=False),
+                   "gelu_tanh": lambda z: keras.activations.gelu(z, approximate=True), "relu": "relu"}[activation]
             self.dense_in = keras.layers.Dense(d_ff, activation=act, name="dense_in")
             self.dropout = keras.layers.Dropout(dropout)
             self.dense_out = keras.layers.Dense(d_model, name="dense_out")
