@@ -82,8 +82,12 @@ def test_generate_greedy_equals_transformers_also_with_left_padding():
 
 
 def test_filters_equal_transformers_processors():
-    from transformers import (RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper,
-                              TopPLogitsWarper)
+    from transformers import (
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
     logits, ids = torch.randn(5, 61) * 3, torch.randint(0, 61, (5, 9))
     assert torch.equal(G.top_k_filter(logits, 4), TopKLogitsWarper(4)(ids, logits.clone()))

@@ -76,7 +76,8 @@ class ByteLevelBPE:
         if len(self.byte_ids) != 256 or len(self.merge_ids) != len(self.merges):
             raise ValueError(f"need 256 byte ids and one id per merge, got {len(self.byte_ids)} byte ids, "
                              f"{len(self.merge_ids)} ids for {len(self.merges)} merges")
-        self.ranks = {pair: (rank, new) for rank, (pair, new) in enumerate(zip(self.merges, self.merge_ids))}
+        pairs = zip(self.merges, self.merge_ids, strict=True)
+        self.ranks = {pair: (rank, new) for rank, (pair, new) in enumerate(pairs)}  # pair -> (rank, new id)
         self.pattern = pattern
         self._cache: dict[str, list[int]] = {}
 
@@ -90,7 +91,7 @@ class ByteLevelBPE:
             return self._cache[chunk]
         ids = [self.byte_ids[b] for b in chunk.encode("utf-8")]
         while len(ids) > 1:
-            pairs = {(a, b) for a, b in zip(ids, ids[1:])}
+            pairs = {(a, b) for a, b in zip(ids, ids[1:], strict=False)}
             best = min(pairs, key=lambda p: self.ranks.get(p, (float("inf"),))[0])
             if best not in self.ranks:
                 break
@@ -106,7 +107,8 @@ class ByteLevelBPE:
         try:
             return b"".join(self.vocab[int(i)] for i in ids)
         except KeyError as err:
-            raise ValueError(f"token id {err.args[0]} is not in the vocabulary (ids 0..{len(self.vocab) - 1})") from None
+            raise ValueError(f"token id {err.args[0]} is not in the vocabulary "
+                             f"(ids 0..{len(self.vocab) - 1})") from None
 
     def decode(self, ids) -> str:
         """ids -> str; a token sequence cut inside a multi-byte character decodes that character as U+FFFD."""
@@ -170,7 +172,7 @@ def train_bpe(text: str, vocab_size: int, tie_break: str = "bytes", pattern: str
     pair_counts: Counter = Counter()
     where: dict[tuple[int, int], set[int]] = {}                # pair -> indices of the chunks holding it
     for w, ids in enumerate(seqs):
-        for pair in zip(ids, ids[1:]):
+        for pair in zip(ids, ids[1:], strict=False):
             pair_counts[pair] += freq[w]
             where.setdefault(pair, set()).add(w)
     merges, counts = [], []
@@ -186,13 +188,13 @@ def train_bpe(text: str, vocab_size: int, tie_break: str = "bytes", pattern: str
         vocab[new_id] = vocab[best[0]] + vocab[best[1]]
         for w in list(where.get(best, ())):                    # only chunks holding the pair change
             old = seqs[w]
-            for pair in zip(old, old[1:]):
+            for pair in zip(old, old[1:], strict=False):
                 pair_counts[pair] -= freq[w]
                 if pair_counts[pair] == 0:
                     del pair_counts[pair]
             new = _merge_pair(old, best, new_id)
             seqs[w] = new
-            for pair in zip(new, new[1:]):
+            for pair in zip(new, new[1:], strict=False):
                 pair_counts[pair] += freq[w]
                 where.setdefault(pair, set()).add(w)
         where.pop(best, None)

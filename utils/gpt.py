@@ -413,7 +413,7 @@ def bits_per_byte(model: GPT, ids, token_bytes, batch_size: int = 16, device="cp
     nats, predicted_bytes = 0.0, 0.0
     for i in range(0, len(starts), batch_size):
         rows = [ids[s:s + T + 1] for s in starts[i:i + batch_size]]
-        for row, s in zip(rows, starts[i:i + batch_size]):
+        for row, s in zip(rows, starts[i:i + batch_size], strict=False):
             predicted_bytes += float(nbytes[s + 1:s + len(row)].sum())
         length = max(len(r) for r in rows)
         batch = torch.zeros(len(rows), length, dtype=torch.long)
