@@ -4,7 +4,8 @@ The map of the package:
 - Ideas, in the order the chapters teach them: ``regression`` (linear, logistic, softmax regression),
   ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``cnn``, ``rnn``, ``attention`` (attention,
   masks, positions, Transformer blocks and their Keras twins), ``seq2seq`` (the date task, vocabularies, the two
-  translators, decoding), ``bert``.
+  translators, decoding), ``bert``, ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, KV cache, decoding rules,
+  bits per byte, n-gram baseline).
 - Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),
   ``data`` (cached, checksummed downloads), ``train`` (a small PyTorch training loop), ``plot``, ``check``
   (assertions and exercise self-checks).
