@@ -135,9 +135,13 @@ def test_next_token_loss_shifts_and_bits_per_byte_of_a_uniform_model():
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()
-    ids = np.random.default_rng(0).integers(0, 61, 100)
-    bpb = G.bits_per_byte(model, ids, np.full(100, 2), batch_size=3)
-    assert abs(bpb - np.log2(61) / 2) < 1e-6                          # uniform over 61 tokens of 2 bytes each
+    rng = np.random.default_rng(0)
+    ids, sizes = rng.integers(0, 61, 100), rng.integers(1, 4, 100)
+    for stride in (None, 10, 1):                                      # every token after the first scored once
+        bpb = G.bits_per_byte(model, ids, sizes, stride=stride, batch_size=3)
+        assert abs(bpb - np.log2(61) * 99 / sizes[1:].sum()) < 1e-5   # a token counted twice: off by > 1e-2
+    with pytest.raises(ValueError, match="stride"):
+        G.bits_per_byte(model, ids, sizes, stride=25)
 
 
 def test_witten_bell_ngram_is_a_distribution_and_learns():

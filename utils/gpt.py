@@ -398,32 +398,41 @@ def from_hf_model(hf_model) -> GPT:
 
 # ---------------------------------------------------------------------------------- measuring models
 @torch.no_grad()
-def bits_per_byte(model: GPT, ids, token_bytes, batch_size: int = 16, device="cpu") -> float:
+def bits_per_byte(model: GPT, ids, token_bytes, stride: int | None = None, batch_size: int = 16,
+                  device="cpu") -> float:
     """Bits per byte of a token stream: total -log2 p(token | earlier tokens) over the UTF-8 bytes predicted.
 
-    The stream ids (N,) is cut into windows of ``context_length + 1`` tokens overlapping by one; in each the
-    first token is context only. ``token_bytes[i]``: bytes of token ``ids[i]``. Tokenizer-independent, so
-    models with different vocabularies (or none: bytes) compare on the same text.
+    Windows of ``context_length + 1`` tokens start every ``stride`` tokens (default: ``context_length``, no
+    overlap); each token after the first is scored exactly once, in the first window that predicts it, so with
+    ``stride < context_length`` every scored token (but those of the first window) has at least
+    ``context_length - stride`` tokens of context. ``token_bytes[i]``: bytes of token ``ids[i]``. Independent
+    of the tokenizer, so models with different vocabularies (or none: bytes) compare on the same text.
     """
+    T = model.config.context_length
+    stride = T if stride is None else stride
+    if not isinstance(stride, int) or not 1 <= stride <= T:
+        raise ValueError(f"stride must be an int in 1..context_length={T}, got {stride!r}")
     model.eval()
     ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
     nbytes = torch.as_tensor(np.asarray(token_bytes), dtype=torch.float64)
-    T = model.config.context_length
-    starts = list(range(0, len(ids) - 1, T))
-    nats, predicted_bytes = 0.0, 0.0
+    if len(ids) < 2 or len(nbytes) != len(ids):
+        raise ValueError(f"need at least 2 ids and one byte count per id, got {len(ids)} ids, {len(nbytes)} counts")
+    starts = [0]
+    while starts[-1] + T < len(ids) - 1:
+        starts.append(starts[-1] + stride)
+    nats = 0.0
     for i in range(0, len(starts), batch_size):
-        rows = [ids[s:s + T + 1] for s in starts[i:i + batch_size]]
-        for row, s in zip(rows, starts[i:i + batch_size], strict=False):
-            predicted_bytes += float(nbytes[s + 1:s + len(row)].sum())
-        length = max(len(r) for r in rows)
-        batch = torch.zeros(len(rows), length, dtype=torch.long)
-        valid = torch.zeros(len(rows), length, dtype=torch.bool)
-        for j, r in enumerate(rows):
-            batch[j, :len(r)], valid[j, :len(r)] = r, True
+        chunk = starts[i:i + batch_size]
+        batch = torch.zeros(len(chunk), T + 1, dtype=torch.long)
+        scored = torch.zeros(len(chunk), T, dtype=torch.bool)                          # which targets count
+        for j, s in enumerate(chunk):
+            row = ids[s:s + T + 1]
+            batch[j, :len(row)] = row
+            scored[j, (0 if s == 0 else T - stride):len(row) - 1] = True
         logits = model(batch[:, :-1].to(device)).float().cpu()                          # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
-        nats += float((loss * valid[:, 1:].flatten()).sum())
-    return nats / math.log(2) / predicted_bytes
+        nats += float((loss * scored.flatten()).sum())
+    return nats / math.log(2) / float(nbytes[1:].sum())
 
 
 class WittenBellNgram:
