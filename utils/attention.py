@@ -31,7 +31,7 @@ from torch import nn
 from . import _validate as check
 from .rnn import linear_to_keras
 
-ACTIVATIONS = ("gelu", "relu")
+ACTIVATIONS = ("gelu", "gelu_tanh", "relu")  # gelu_tanh: the tanh approximation GPT-2 uses
 
 
 # ----------------------------------------------------------------------------------------------- masks etc.
@@ -227,6 +227,8 @@ def attention_weights_kept(model: nn.Module):
 def _activation(name: str):
     if name == "gelu":
         return nn.GELU()  # exact erf form, as BERT (not the tanh approximation)
+    if name == "gelu_tanh":
+        return nn.GELU(approximate="tanh")  # GPT-2's "gelu_new"
     if name == "relu":
         return nn.ReLU()
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
@@ -415,8 +417,10 @@ def _keras_layer_classes():
             check.probability("dropout", dropout)
             super().__init__(**kwargs)
             # PyTorch's and BERT's GELU is the exact erf form. keras.activations.gelu is exact by default, but
-            # keras.ops.gelu defaults to the tanh approximation: say approximate=False so neither can be mistaken
-            act = (lambda z: keras.activations.gelu(z, approximate=False)) if activation == "gelu" else "relu"
+            # keras.ops.gelu defaults to the tanh approximation: say which form, so neither can be mistaken
+            # (GPT-2's is the tanh form: "gelu_tanh")
+            act = {"gelu": lambda z: keras.activations.gelu(z, approximate=False),
+                   "gelu_tanh": lambda z: keras.activations.gelu(z, approximate=True), "relu": "relu"}[activation]
             self.dense_in = keras.layers.Dense(d_ff, activation=act, name="dense_in")
             self.dropout = keras.layers.Dropout(dropout)
             self.dense_out = keras.layers.Dense(d_model, name="dense_out")

@@ -1,0 +1,550 @@
+"""GPT (Radford et al., 2018/2019): a decoder-only Transformer trained to predict the next token, built from
+chapter 5's blocks; its KV cache, the decoding rules that turn logits into text, GPT-2 weight loading, the
+bits-per-byte yardstick and an n-gram baseline (chapter 7).
+
+GPT-2's block is ``utils.attention.TransformerEncoderBlock`` with ``norm_first=True`` (pre-LayerNorm) whose
+self-attention is causal; the whole model is: token + learned position embeddings -> L blocks -> final
+LayerNorm -> logits through the *transposed token embedding* (tied input/output weights).
+
+Shape legend
+    B   batch size
+    T   tokens fed in this call;  P  positions already in the KV cache;  P + T  all positions so far
+    D   model width ``d_model``;  H  heads;  dk = D / H  the width of one head;  F  feed-forward width
+    L   number of blocks;  V  vocabulary size;  Tmax  ``context_length``
+
+Masks are boolean with True = may attend / real token, as in ``utils.attention``. ``attention_mask`` is
+(B, P + T): one entry per position the model can see, cached ones included (0/False = padding).
+
+The Keras twin (:class:`KerasGPT`) is created on first access, so importing this module never starts TensorFlow.
+"""
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import ACTIVATIONS, MultiHeadAttention, TransformerEncoderBlock, scaled_dot_product_attention
+
+
+@dataclass
+class GPTConfig:
+    """Sizes of a GPT model (GPT-2 124M by default)."""
+    vocab_size: int = 50257          # V: tokens (GPT-2: 256 bytes + 50,000 merges + <|endoftext|>)
+    context_length: int = 1024       # Tmax: rows of the learned position table, the longest input
+    d_model: int = 768               # D: width of every token vector
+    num_heads: int = 12              # H: attention heads per block (D must divide by H)
+    num_layers: int = 12             # L: blocks stacked
+    d_ff: int | None = None          # F: feed-forward width; None = 4 D, as GPT-2
+    dropout: float = 0.0             # on embeddings, attention weights and sublayer outputs (GPT-2 trained: 0.1)
+    layer_norm_eps: float = 1e-5     # GPT-2's LayerNorm epsilon
+    activation: str = "gelu_tanh"    # GPT-2's GELU is the tanh approximation ("gelu_new")
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context_length", "d_model", "num_heads", "num_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by num_heads={self.num_heads}")
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @classmethod
+    def from_hf(cls, hf_config) -> "GPTConfig":
+        """From a ``transformers.GPT2Config``."""
+        act = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+        if hf_config.activation_function not in act:
+            raise ValueError(f"activation_function {hf_config.activation_function!r} is not supported; "
+                             f"accepted: {sorted(act)}")
+        return cls(vocab_size=hf_config.vocab_size, context_length=hf_config.n_positions, d_model=hf_config.n_embd,
+                   num_heads=hf_config.n_head, num_layers=hf_config.n_layer,
+                   d_ff=hf_config.n_inner or 4 * hf_config.n_embd, dropout=0.0,
+                   layer_norm_eps=hf_config.layer_norm_epsilon, activation=act[hf_config.activation_function])
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def num_parameters(self) -> int:
+        """The count by formula: embeddings V D + Tmax D; per block 4 (D^2 + D) attention, 2 D F + F + D
+        feed-forward, 4 D for two LayerNorms; a final LayerNorm 2 D; the output layer is tied (0)."""
+        D, F_, L = self.d_model, self.d_ff, self.num_layers
+        block = 4 * (D * D + D) + (2 * D * F_ + F_ + D) + 4 * D
+        return self.vocab_size * D + self.context_length * D + L * block + 2 * D
+
+
+# --------------------------------------------------------------------------------------------- KV cache
+class KVCache:
+    """The keys and values every block has computed so far: ``keys[l]``, ``values[l]`` of shape (B, H, P, dk).
+
+    A new token's query needs the keys and values of all earlier positions; they never change (causal
+    attention), so they are kept instead of recomputed. One cache belongs to one batch of prompts: start a
+    new one for a new prompt.
+    """
+
+    def __init__(self):
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    @property
+    def length(self) -> int:
+        """P: positions cached (0 when empty)."""
+        return self.keys[0].shape[2] if self.keys else 0
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Append this call's k, v (B, H, T, dk) for block ``layer``; return all of them (B, H, P + T, dk)."""
+        if layer == len(self.keys):
+            self.keys.append(k)
+            self.values.append(v)
+        elif layer < len(self.keys):
+            self.keys[layer] = torch.cat([self.keys[layer], k], dim=2)              # (B, H, P + T, dk)
+            self.values[layer] = torch.cat([self.values[layer], v], dim=2)
+        else:
+            raise ValueError(f"layer {layer} updated before layer {len(self.keys)}: blocks run in order")
+        return self.keys[layer], self.values[layer]
+
+    def nbytes(self) -> int:
+        """Bytes actually held by the cached tensors."""
+        return sum(t.numel() * t.element_size() for t in (*self.keys, *self.values))
+
+
+def kv_cache_bytes(config: GPTConfig, length: int, batch_size: int = 1, bytes_per_value: int = 4) -> int:
+    """2 (keys and values) x L x H x dk x length x batch x bytes per number."""
+    d_head = config.d_model // config.num_heads
+    return 2 * config.num_layers * config.num_heads * d_head * length * batch_size * bytes_per_value
+
+
+# ------------------------------------------------------------------------------------------------ model
+def causal_attention_mask(T: int, P: int = 0, padding=None, device=None) -> torch.Tensor:
+    """Which of the P + T keys each of the T new queries may attend to: (1 or B, 1, T, P + T) bool.
+
+    Query i sits at position P + i and sees keys 0..P + i (causal). ``padding`` (B, P + T) bool removes padded
+    keys; a query always keeps itself, so a padded query's row is never empty (its output is unused, but an
+    all-masked row would make the fused kernel return NaN).
+    """
+    keys = torch.arange(P + T, device=device)
+    queries = torch.arange(P, P + T, device=device)[:, None]
+    allowed = keys[None, :] <= queries                                                 # (T, P + T)
+    if padding is None:
+        return allowed[None, None]
+    if padding.dim() != 2 or padding.shape[1] != P + T:
+        raise ValueError(f"attention_mask must have shape (B, P + T) = (B, {P + T}), got {tuple(padding.shape)}")
+    itself = keys[None, :] == queries                                                  # (T, P + T)
+    return (allowed & (padding.bool()[:, None, :] | itself))[:, None]                  # (B, 1, T, P + T)
+
+
+class CausalSelfAttention(MultiHeadAttention):
+    """Chapter 5's multi-head attention, used causally and able to read/extend a :class:`KVCache`.
+
+    ``forward(x (B, T, D), mask (1 or B, 1, T, P + T), cache=None, layer=0) -> (B, T, D)``.
+    """
+
+    def forward(self, x, mask=None, cache=None, layer=0):
+        B, T, _ = x.shape
+        q = self.split_heads(self.query(x))                                            # (B, H, T, dk)
+        k = self.split_heads(self.key(x))                                              # (B, H, T, dk)
+        v = self.split_heads(self.value(x))
+        if cache is not None:
+            k, v = cache.update(layer, k, v)                                           # (B, H, P + T, dk)
+        if self.fused:
+            p = self.dropout.p if self.training else 0.0
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+        else:
+            heads, weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)
+            self.last_weights = weights.detach()
+        heads = heads.transpose(1, 2).reshape(B, T, self.d_model)                     # (B, T, H*dk)
+        return self.output(heads)
+
+
+class GPTBlock(TransformerEncoderBlock):
+    """A pre-LN block: x + attn(LN(x)), then x + MLP(LN(x)); chapter 5's block with causal attention."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config.d_model, config.num_heads, config.d_ff, config.dropout, config.activation,
+                         norm_first=True, layer_norm_eps=config.layer_norm_eps)
+        self.attention = CausalSelfAttention(config.d_model, config.num_heads, config.dropout)
+
+    def forward(self, x, mask=None, cache=None, layer=0):
+        x = self.residual(x, lambda h: self.attention(h, mask, cache, layer), self.attention_norm)
+        return self.residual(x, self.feed_forward, self.feed_forward_norm)
+
+
+class GPT(nn.Module):
+    """ids (B, T) -> next-token logits (B, T, V).
+
+    ``forward(input_ids, attention_mask=None, position_ids=None, cache=None)``: ``attention_mask`` (B, P + T)
+    marks real tokens (left padding for batched generation); ``position_ids`` (B, T) default to P, ..., P + T - 1;
+    with a ``cache`` the call appends its keys/values there and reads the earlier ones.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)          # also the output layer
+        self.position_embedding = nn.Embedding(config.context_length, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([GPTBlock(config) for _ in range(config.num_layers)])
+        self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: the residual branches' last layers scaled by 1/sqrt(2 L)
+            if name.endswith(("attention.output.weight", "feed_forward.dense_out.weight")):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.num_layers))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def set_fused(self, fused: bool) -> "GPT":
+        """Use PyTorch's fused attention kernel (True) or the readable one (False) in every block."""
+        for block in self.blocks:
+            block.attention.fused = fused
+        return self
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, cache=None):
+        if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be a (B, T) tensor, got {getattr(input_ids, 'shape', input_ids)!r}")
+        B, T = input_ids.shape
+        P = cache.length if cache is not None else 0
+        if P + T > self.config.context_length:
+            raise ValueError(f"{P} cached + {T} new tokens exceed context_length={self.config.context_length}")
+        if position_ids is None:
+            position_ids = torch.arange(P, P + T, device=input_ids.device)[None]            # (1, T)
+        x = self.token_embedding(input_ids) + self.position_embedding(position_ids)       # (B, T, D)
+        x = self.dropout(x)
+        mask = causal_attention_mask(T, P, attention_mask, device=input_ids.device)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, mask, cache, layer)
+        return self.final_norm(x) @ self.token_embedding.weight.T                          # (B, T, V), tied
+
+
+def next_token_loss(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of predicting token t + 1 from position t: logits (B, T, V) vs ids (B, T).
+
+    The shift is explicit: position t's logits are scored against ``input_ids[:, t + 1]``; the last position has
+    no label."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1), input_ids[:, 1:].flatten())
+
+
+def flat_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of logits (B, T, V) against already shifted targets (B, T): ``utils.train.fit``'s loss."""
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+
+# ------------------------------------------------------------------------------------- logits filters
+def apply_repetition_penalty(logits, input_ids, penalty: float):
+    """Make tokens already in ``input_ids`` (B, T) less likely: their logit is divided by ``penalty`` when
+    positive and multiplied by it when negative (CTRL, Keskar et al. 2019). logits (B, V) -> (B, V)."""
+    if not penalty > 0:
+        raise ValueError(f"repetition penalty must be > 0, got {penalty!r}")
+    seen = torch.gather(logits, 1, input_ids)                                          # (B, T)
+    seen = torch.where(seen < 0, seen * penalty, seen / penalty)
+    return logits.scatter(1, input_ids, seen)
+
+
+def apply_temperature(logits, temperature: float):
+    """logits / temperature: < 1 sharpens the distribution, > 1 flattens it. Temperature 0 is greedy, not a
+    division: use ``do_sample=False``."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (for temperature 0 use greedy decoding), got {temperature!r}")
+    return logits / temperature
+
+
+def top_k_filter(logits, k: int):
+    """Keep the ``k`` largest logits of each row (ties with the k-th kept too), set the rest to -inf. (B, V)."""
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"top_k must be a positive int, got {k!r}")
+    k = min(k, logits.shape[-1])
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]                               # (B, 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits, p: float):
+    """Nucleus: keep the most likely tokens until their probabilities add up to ``p`` (the token that crosses
+    ``p`` included, at least one token kept); the rest -> -inf. (B, V)."""
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p!r}")
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    probs = sorted_logits.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs                                         # mass of better tokens
+    drop_sorted = mass_before >= p
+    drop_sorted[..., 0] = False
+    drop = drop_sorted.scatter(-1, order, drop_sorted)                                 # back to vocabulary order
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position of each token counting real tokens only (left padding does not shift positions): (B, T)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+@torch.no_grad()
+def generate(model: GPT, input_ids, max_new_tokens: int, attention_mask=None, use_cache: bool = True,
+             do_sample: bool = False, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+             repetition_penalty: float | None = None, generator: torch.Generator | None = None):
+    """Append ``max_new_tokens`` tokens to ``input_ids`` (B, T) -> (B, T + max_new_tokens).
+
+    Each step: logits of the last position -> repetition penalty -> (sampling only) temperature, top-k, top-p
+    -> arg-max (greedy) or a draw from the softmax. Batched prompts of different lengths are *left*-padded, with
+    ``attention_mask`` (B, T) marking real tokens. ``use_cache=False`` recomputes the whole sequence each step.
+    """
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
+    model.eval()
+    ids = input_ids
+    mask = torch.ones_like(ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    if mask.shape != ids.shape:
+        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(ids.shape)}, got {tuple(mask.shape)}")
+    cache = KVCache() if use_cache else None
+    positions = positions_from_mask(mask)
+    step_ids, step_positions = ids, positions
+    for _ in range(max_new_tokens):
+        if use_cache:
+            logits = model(step_ids, mask, step_positions, cache)[:, -1]                # (B, V)
+        else:
+            logits = model(ids, mask, positions)[:, -1]
+        if repetition_penalty is not None:
+            logits = apply_repetition_penalty(logits, ids, repetition_penalty)
+        if do_sample:
+            logits = apply_temperature(logits, temperature)
+            if top_k is not None:
+                logits = top_k_filter(logits, top_k)
+            if top_p is not None:
+                logits = top_p_filter(logits, top_p)
+            probs = logits.softmax(dim=-1)
+            next_id = torch.multinomial(probs, 1, generator=generator)                  # (B, 1)
+        else:
+            next_id = logits.argmax(dim=-1, keepdim=True)                               # (B, 1)
+        next_position = positions[:, -1:] + 1
+        ids = torch.cat([ids, next_id], dim=1)
+        mask = torch.cat([mask, torch.ones_like(next_id, dtype=torch.bool)], dim=1)
+        positions = torch.cat([positions, next_position], dim=1)
+        step_ids, step_positions = next_id, next_position
+    return ids
+
+
+# ---------------------------------------------------------------------------------- GPT-2 weights in
+def gpt2_to_course_state_dict(state_dict: dict, num_layers: int) -> dict:
+    """Rename (and reshape) a Hugging Face / OpenAI GPT-2 state dict to :class:`GPT`'s names.
+
+    GPT-2 stores its linear layers as ``Conv1D`` with weight (in, out) — the transpose of ``nn.Linear``'s
+    (out, in) — and packs W_q, W_k, W_v into one ``c_attn`` (D, 3 D). Works with or without the
+    ``transformer.`` prefix; ``attn.bias`` / ``attn.masked_bias`` (old causal-mask buffers) and a tied
+    ``lm_head.weight`` are skipped.
+    """
+    sd = {k.removeprefix("transformer."): v for k, v in state_dict.items()}
+    needed = ["wte.weight", "wpe.weight", "ln_f.weight", "ln_f.bias"]
+    missing = [k for k in needed if k not in sd]
+    if missing:
+        raise ValueError(f"not a GPT-2 state dict: missing {missing} (got e.g. {sorted(sd)[:5]})")
+    out = {"token_embedding.weight": sd["wte.weight"], "position_embedding.weight": sd["wpe.weight"],
+           "final_norm.weight": sd["ln_f.weight"], "final_norm.bias": sd["ln_f.bias"]}
+    for i in range(num_layers):
+        g, c = f"h.{i}.", f"blocks.{i}."
+        if g + "attn.c_attn.weight" not in sd:
+            raise ValueError(f"the checkpoint has no block {i}: does num_layers={num_layers} match it?")
+        q, k, v = sd[g + "attn.c_attn.weight"].t().chunk(3, dim=0)                      # 3 x (D, D), (out, in)
+        qb, kb, vb = sd[g + "attn.c_attn.bias"].chunk(3)
+        for name, w, b in (("query", q, qb), ("key", k, kb), ("value", v, vb)):
+            out[c + f"attention.{name}.weight"], out[c + f"attention.{name}.bias"] = w, b
+        pairs = {"attn.c_proj": "attention.output", "mlp.c_fc": "feed_forward.dense_in",
+                 "mlp.c_proj": "feed_forward.dense_out"}
+        for theirs, ours in pairs.items():
+            out[c + ours + ".weight"] = sd[g + theirs + ".weight"].t()                 # Conv1D (in, out) -> (out, in)
+            out[c + ours + ".bias"] = sd[g + theirs + ".bias"]
+        for theirs, ours in (("ln_1", "attention_norm"), ("ln_2", "feed_forward_norm")):
+            out[c + ours + ".weight"], out[c + ours + ".bias"] = sd[g + theirs + ".weight"], sd[g + theirs + ".bias"]
+    return out
+
+
+def load_gpt2_weights(model: GPT, state_dict: dict) -> list[str]:
+    """Copy a GPT-2 state dict into ``model``, checking every shape; returns the names loaded."""
+    course = gpt2_to_course_state_dict(state_dict, model.config.num_layers)
+    own = model.state_dict()
+    extra = [k for k in state_dict if k.removeprefix("transformer.").startswith(f"h.{model.config.num_layers}.")]
+    if extra:
+        raise ValueError(f"the checkpoint has more blocks than num_layers={model.config.num_layers} ({extra[0]})")
+    with torch.no_grad():
+        for name, tensor in course.items():
+            if own[name].shape != tensor.shape:
+                raise ValueError(f"shape mismatch for {name}: checkpoint {tuple(tensor.shape)}, model "
+                                 f"{tuple(own[name].shape)}; do the configs agree?")
+            own[name].copy_(tensor)
+    return sorted(course)
+
+
+def config_from_gpt2_state_dict(state_dict: dict, num_heads: int) -> GPTConfig:
+    """Sizes read off the tensors' shapes (the number of heads is not visible in them: pass it)."""
+    sd = {k.removeprefix("transformer."): v for k, v in state_dict.items()}
+    layers = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("h."))
+    V, D = sd["wte.weight"].shape
+    return GPTConfig(vocab_size=V, context_length=sd["wpe.weight"].shape[0], d_model=D, num_heads=num_heads,
+                     num_layers=layers, d_ff=sd["h.0.mlp.c_fc.weight"].shape[1])
+
+
+def from_hf_model(hf_model) -> GPT:
+    """A :class:`GPT` with the weights of a ``transformers.GPT2LMHeadModel`` (or ``GPT2Model``)."""
+    model = GPT(GPTConfig.from_hf(hf_model.config))
+    load_gpt2_weights(model, hf_model.state_dict())
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------- measuring models
+@torch.no_grad()
+def bits_per_byte(model: GPT, ids, token_bytes, stride: int | None = None, batch_size: int = 16,
+                  device="cpu") -> float:
+    """Bits per byte of a token stream: total -log2 p(token | earlier tokens) over the UTF-8 bytes predicted.
+
+    Windows of ``context_length + 1`` tokens start every ``stride`` tokens (default: ``context_length``, no
+    overlap); each token after the first is scored exactly once, in the first window that predicts it, so with
+    ``stride < context_length`` every scored token (but those of the first window) has at least
+    ``context_length - stride`` tokens of context. ``token_bytes[i]``: bytes of token ``ids[i]``. Independent
+    of the tokenizer, so models with different vocabularies (or none: bytes) compare on the same text.
+    """
+    T = model.config.context_length
+    stride = T if stride is None else stride
+    if not isinstance(stride, int) or not 1 <= stride <= T:
+        raise ValueError(f"stride must be an int in 1..context_length={T}, got {stride!r}")
+    model.eval()
+    ids = torch.as_tensor(np.asarray(ids), dtype=torch.long)
+    nbytes = torch.as_tensor(np.asarray(token_bytes), dtype=torch.float64)
+    if len(ids) < 2 or len(nbytes) != len(ids):
+        raise ValueError(f"need at least 2 ids and one byte count per id, got {len(ids)} ids, {len(nbytes)} counts")
+    starts = [0]
+    while starts[-1] + T < len(ids) - 1:
+        starts.append(starts[-1] + stride)
+    nats = 0.0
+    for i in range(0, len(starts), batch_size):
+        chunk = starts[i:i + batch_size]
+        batch = torch.zeros(len(chunk), T + 1, dtype=torch.long)
+        scored = torch.zeros(len(chunk), T, dtype=torch.bool)                          # which targets count
+        for j, s in enumerate(chunk):
+            row = ids[s:s + T + 1]
+            batch[j, :len(row)] = row
+            scored[j, (0 if s == 0 else T - stride):len(row) - 1] = True
+        logits = model(batch[:, :-1].to(device)).float().cpu()                          # (B, T, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten(), reduction="none")
+        nats += float((loss * scored.flatten()).sum())
+    return nats / math.log(2) / float(nbytes[1:].sum())
+
+
+class WittenBellNgram:
+    """A byte n-gram language model with Witten-Bell interpolation (no parameter to tune):
+
+    P_n(w | h) = (c(h, w) + u(h) P_{n-1}(w | h')) / (c(h) + u(h)),   u(h) = number of distinct bytes seen after h,
+
+    h' being h without its oldest byte; P_0 = 1/256. A context never seen falls back to the shorter one.
+    """
+
+    def __init__(self, order: int):
+        if not isinstance(order, int) or not 1 <= order <= 7:
+            raise ValueError(f"order must be an int in 1..7 (context of order - 1 bytes), got {order!r}")
+        self.order = order
+        self.tables = []
+
+    @staticmethod
+    def _contexts(data: np.ndarray, k: int) -> np.ndarray:
+        """Context id of the k bytes before each position (positions >= k): (N - k,) int64."""
+        ctx = np.zeros(len(data) - k, dtype=np.int64)
+        for j in range(k):
+            ctx = ctx * 256 + data[j:len(data) - k + j]
+        return ctx
+
+    def fit(self, data: bytes) -> "WittenBellNgram":
+        data = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+        self.tables = []
+        for k in range(self.order):                                                    # context length k
+            ctx = self._contexts(data, k)
+            keys, pair_counts = np.unique(ctx * 256 + data[k:], return_counts=True)    # c(h, w)
+            ctx_ids, distinct = np.unique(keys // 256, return_counts=True)            # u(h)
+            totals = np.bincount(np.searchsorted(ctx_ids, keys // 256), weights=pair_counts)  # c(h)
+            self.tables.append((keys, pair_counts, ctx_ids, distinct, totals))
+        return self
+
+    def bits_per_byte(self, data: bytes) -> float:
+        """Mean -log2 P(byte | up to order - 1 bytes before it, within ``data``)."""
+        if not self.tables:
+            raise ValueError("call fit() first")
+        x = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+        prob = np.full(len(x), 1 / 256)
+        for k, (keys, pair_counts, ctx_ids, distinct, totals) in enumerate(self.tables):
+            ctx = np.full(len(x), -1, dtype=np.int64)
+            ctx[k:] = self._contexts(x, k)
+            at = np.clip(np.searchsorted(ctx_ids, ctx), 0, len(ctx_ids) - 1)
+            seen = ctx_ids[at] == ctx
+            key = ctx * 256 + x
+            kat = np.clip(np.searchsorted(keys, key), 0, len(keys) - 1)
+            c_hw = np.where(keys[kat] == key, pair_counts[kat], 0)
+            u, c_h = distinct[at], totals[at]
+            prob = np.where(seen, (c_hw + u * prob) / np.where(seen, c_h + u, 1), prob)
+        return float(-np.log2(prob).mean())
+
+
+# ------------------------------------------------------------------------------------------- Keras twin
+def _keras_gpt_class():
+    import keras
+    from keras import ops
+
+    from . import attention
+
+    class KerasGPT(keras.Model):
+        """Keras twin of :class:`GPT` from ``utils.attention.KerasTransformerEncoderBlock(norm_first=True)``:
+        ``call(input_ids (B, T), attention_mask (B, T) or None) -> logits (B, T, V)`` (no cache)."""
+
+        def __init__(self, config: GPTConfig, **kwargs):
+            super().__init__(**kwargs)
+            self.config = config
+            D = config.d_model
+            self.token_embedding = keras.layers.Embedding(config.vocab_size, D, name="token_embedding")
+            self.position_embedding = keras.layers.Embedding(config.context_length, D, name="position_embedding")
+            self.embedding_dropout = keras.layers.Dropout(config.dropout)
+            self.blocks = [attention.KerasTransformerEncoderBlock(
+                D, config.num_heads, config.d_ff, dropout=config.dropout, activation=config.activation,
+                norm_first=True, layer_norm_eps=config.layer_norm_eps, name=f"block_{i}")
+                for i in range(config.num_layers)]
+            self.final_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="final_norm")
+
+        def call(self, input_ids, attention_mask=None, training=None):
+            T = ops.shape(input_ids)[1]
+            x = self.token_embedding(input_ids) + self.position_embedding(ops.arange(T))[None]  # (B, T, D)
+            x = self.embedding_dropout(x, training=training)
+            mask = ops.tril(ops.ones((T, T), dtype="bool"))[None, None]                     # (1, 1, T, T)
+            if attention_mask is not None:
+                padding = ops.cast(attention_mask, "bool")[:, None, None, :]                 # (B, 1, 1, T)
+                mask = ops.logical_and(mask, ops.logical_or(padding, ops.eye(T, dtype="bool")[None, None]))
+            for block in self.blocks:
+                x = block(x, mask=mask, training=training)
+            return ops.matmul(self.final_norm(x), ops.transpose(self.token_embedding.embeddings))  # tied
+
+    return KerasGPT
+
+
+def copy_gpt_to_keras(torch_model: GPT, keras_model) -> None:
+    """Copy every weight of a :class:`GPT` into a :class:`KerasGPT` of the same config."""
+    from .attention import copy_encoder_block_to_keras, copy_norm_to_keras
+
+    if not keras_model.built:
+        keras_model(np.zeros((1, 2), dtype="int64"))  # Keras creates the weights on the first call
+    keras_model.token_embedding.embeddings.assign(torch_model.token_embedding.weight.detach().cpu().numpy())
+    keras_model.position_embedding.embeddings.assign(torch_model.position_embedding.weight.detach().cpu().numpy())
+    for torch_block, keras_block in zip(torch_model.blocks, keras_model.blocks, strict=True):
+        copy_encoder_block_to_keras(torch_block, keras_block)
+    copy_norm_to_keras(torch_model.final_norm, keras_model.final_norm)
+
+
+_KERAS = {}
+
+
+def __getattr__(name):  # PEP 562: KerasGPT is built on first access, so importing never starts TensorFlow
+    if name == "KerasGPT":
+        if not _KERAS:
+            _KERAS[name] = _keras_gpt_class()
+        return _KERAS[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
