@@ -610,6 +610,17 @@ def test_override_types_follow_the_profile(monkeypatch):
     assert cfg.lr == 1 and cfg.sizes == (8, 16) and cfg.name == "x"              # int for a float; list -> tuple
 
 
+def test_amp_override_takes_a_dtype_name_or_a_switch(monkeypatch):
+    """CFG.amp is True/False in the profiles but also accepts the dtype by name (the offline full-profile test
+    trains under bfloat16 this way); anything else is refused with the accepted values."""
+    for value in ("bfloat16", "float16", False, True, None):
+        monkeypatch.setenv("COURSE_OVERRIDES", json.dumps({"amp": value}))
+        assert profile.pick(dict(amp=False), dict(amp=True), "quick").amp == value
+    monkeypatch.setenv("COURSE_OVERRIDES", json.dumps({"amp": "half"}))
+    with pytest.raises(TypeError, match='amp=.half.*"bfloat16"'):
+        profile.pick(dict(amp=False), dict(amp=True), "quick")
+
+
 def test_padding_mask_with_batch_equal_to_length_still_works():
     x = torch.randn(4, 4, D)
     lengths = torch.tensor([4, 2, 3, 1])

@@ -76,6 +76,11 @@ def _kind(value) -> str:
 def _check_override(key: str, value, current, quick_value, full_value):
     """An override must have the type the profile itself gives ``key`` (an int is accepted for a float, a JSON
     list for a tuple); a setting that is None in a profile takes any value."""
+    if key == "amp":  # mixed precision: on/off, or the low-precision dtype by name (utils.device.AMP_DTYPES)
+        if value is None or isinstance(value, bool) or value in ("float16", "bfloat16"):
+            return value
+        raise TypeError(f"COURSE_OVERRIDES sets amp={value!r}; accepted: true, false, null, \"float16\", "
+                        f"\"bfloat16\"")
     accepted = {_kind(v) for v in (quick_value, full_value) if v is not None}
     if not accepted:
         return value
