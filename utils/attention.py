@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _validate as check
+from .device import lazy_keras_classes
 from .rnn import linear_to_keras
 
 ACTIVATIONS = ("gelu", "gelu_tanh", "relu")  # gelu_tanh: the tanh approximation GPT-2 uses
@@ -495,17 +496,10 @@ def _keras_layer_classes():
                                           KerasTransformerEncoderBlock, KerasTransformerDecoderBlock)}
 
 
-_KERAS_CLASSES = {}
-_KERAS_NAMES = ("KerasMultiHeadAttention", "KerasPositionwiseFeedForward", "KerasTransformerEncoderBlock",
-                "KerasTransformerDecoderBlock")
-
-
-def __getattr__(name):  # module-level lazy attributes (PEP 562): the Keras classes are built on first access
-    if name in _KERAS_NAMES:
-        if not _KERAS_CLASSES:
-            _KERAS_CLASSES.update(_keras_layer_classes())
-        return _KERAS_CLASSES[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# PEP 562: the Keras classes are built on first access, so importing this module never starts TensorFlow
+__getattr__ = lazy_keras_classes(__name__, ("KerasMultiHeadAttention", "KerasPositionwiseFeedForward",
+                                            "KerasTransformerEncoderBlock", "KerasTransformerDecoderBlock"),
+                                 _keras_layer_classes)
 
 
 # ------------------------------------------------------------------------------------ weights across

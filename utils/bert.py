@@ -34,6 +34,7 @@ from torch import nn
 
 from . import _validate as check
 from .attention import ACTIVATIONS, TransformerEncoderBlock
+from .device import lazy_keras_classes
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4 in a vocabulary we train
 IGNORE_INDEX = -100  # label of positions that are not predicted (PyTorch's cross_entropy default)
@@ -657,12 +658,5 @@ def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
     check.keras_assignments(pairs, "BERT")
 
 
-_KERAS = {}
-
-
-def __getattr__(name):  # PEP 562: KerasBertModel is built on first access, so importing never starts TensorFlow
-    if name == "KerasBertModel":
-        if not _KERAS:
-            _KERAS[name] = _keras_bert_class()
-        return _KERAS[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# PEP 562: KerasBertModel is built on first access, so importing never starts TensorFlow
+__getattr__ = lazy_keras_classes(__name__, ("KerasBertModel",), lambda: {"KerasBertModel": _keras_bert_class()})

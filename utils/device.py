@@ -114,6 +114,21 @@ def quiet_native_stderr(drop=STARTUP_CHATTER):
 # Mixed-precision training (``amp``) is unaffected: it chooses float16 explicitly.
 
 
+def lazy_keras_classes(module_name: str, names: tuple, build):
+    """A module-level ``__getattr__`` (PEP 562) for the Keras classes ``names`` of a module, created by ``build()``
+    (a dict name -> class) on first access, so that importing the module for its PyTorch part never starts
+    TensorFlow. ``build`` is called at most once; any other missing name is an AttributeError."""
+    built = {}
+
+    def __getattr__(name):
+        if name not in names:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        if not built:
+            built.update(build())
+        return built[name]
+    return __getattr__
+
+
 def import_torch_first():
     """Import torch (and triton, where it is installed) before TensorFlow, the order that works; return torch.
 

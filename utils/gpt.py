@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import ACTIVATIONS, MultiHeadAttention, TransformerEncoderBlock, scaled_dot_product_attention
+from .device import lazy_keras_classes
 
 
 @dataclass
@@ -539,12 +540,5 @@ def copy_gpt_to_keras(torch_model: GPT, keras_model) -> None:
     copy_norm_to_keras(torch_model.final_norm, keras_model.final_norm)
 
 
-_KERAS = {}
-
-
-def __getattr__(name):  # PEP 562: KerasGPT is built on first access, so importing never starts TensorFlow
-    if name == "KerasGPT":
-        if not _KERAS:
-            _KERAS[name] = _keras_gpt_class()
-        return _KERAS[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# PEP 562: KerasGPT is built on first access, so importing never starts TensorFlow
+__getattr__ = lazy_keras_classes(__name__, ("KerasGPT",), lambda: {"KerasGPT": _keras_gpt_class()})
