@@ -77,6 +77,20 @@ def test_course_python_outside_the_range_is_refused_by_name(tmp_path):
     assert "COURSE_PYTHON=python3.9 is Python 3.9" in result.stderr and "3.13" in result.stderr
 
 
+def test_a_course_python_that_does_not_run_is_named_not_a_silent_exit(tmp_path):
+    # A missing command made the version probe fail, and `set -e` ended the script with no word at all.
+    result, course_dir = run_launcher(tmp_path, {"python3": "3.11"}, {"COURSE_PYTHON": "python3.99"})
+    assert result.returncode == 2
+    assert "COURSE_PYTHON=python3.99 is not a working Python" in result.stderr and "3.13" in result.stderr
+    assert not (course_dir / ".venv").exists()
+
+
+def test_no_python3_at_all_still_gets_the_way_out(tmp_path):
+    result, _ = run_launcher(tmp_path, {})
+    assert result.returncode == 2
+    assert "found Python none" in result.stderr and "COURSE_PYTHON=python3.13 ./course lab" in result.stderr
+
+
 def linux_tags(version: str) -> set:
     """Every wheel tag pip accepts for CPython ``version`` on 64-bit Linux with glibc 2.17-2.39."""
     from packaging import tags
