@@ -143,8 +143,9 @@ def measure(pair: dict, repeats: int) -> dict:
 
 
 def table(rows: list[dict], threads: int) -> str:
-    lines = [f"| model (CPU, {threads} thread{'s' if threads > 1 else ''}) | forward: course / library (median) | median ratio "
-             "| training step: course / library (median) | median ratio |", "| --- | --- | --- | --- | --- |"]
+    lines = [f"| model (CPU, {threads} thread{'s' if threads > 1 else ''}) | forward: course / library (median) "
+             "| median ratio | training step: course / library (median) | median ratio |",
+             "| --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['forward'][0] * 1e3:,.1f} / {r['forward'][1] * 1e3:,.1f} ms | "
                      f"{r['forward_ratio']:.2f}x | {r['step'][0] * 1e3:,.1f} / {r['step'][1] * 1e3:,.1f} ms | "
