@@ -4,8 +4,9 @@
     python -m utils.course.speed --repeats 15 --threads 1
 
 For each pair the forward pass (eval mode, no gradients) and one training step (forward, a scalar loss, backward,
-SGD update) are timed in alternation (course, library, course, library, ...) so that a slow moment of the machine
-hits both alike; the table gives medians and the ratio course / library (below 1: the course's model is faster).
+SGD update) are timed as interleaved pairs (course, library; library, course; ...) so that a slow moment of the
+machine hits both alike; the table gives the median times and the median of the per-pair ratios course / library
+(below 1: the course's model is faster), which a loaded machine disturbs far less than the times themselves.
 The CNN has no row: the course's LeNet is assembled from ``torch.nn`` layers, so there is no second implementation
 to time (its from-scratch convolution is NumPy float64, written for reading, not speed). Not a test: timings depend
 on the machine. The goal on a CPU is a ratio <= 1.05 for the Transformers (BERT, GPT),
@@ -20,18 +21,30 @@ import time
 PAIRS = ("bert", "gpt", "lstm")
 
 
-def _median_times(fn_a, fn_b, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """Median seconds of fn_a and fn_b, called alternately ``repeats`` times after ``warmup`` calls each."""
+def _paired_times(fn_a, fn_b, repeats: int, warmup: int = 2) -> tuple[list[float], list[float]]:
+    """Seconds of ``repeats`` calls of fn_a and of fn_b, run as pairs after ``warmup`` calls each.
+
+    Each pair runs the two back to back, and which goes first alternates (A B, B A, A B, ...), so that a slow
+    moment of a shared machine, or any advantage of running first or second, falls on both alike.
+    """
     for _ in range(warmup):
         fn_a()
         fn_b()
     times_a, times_b = [], []
-    for _ in range(repeats):
-        for fn, times in ((fn_a, times_a), (fn_b, times_b)):
+    for i in range(repeats):
+        order = ((fn_a, times_a), (fn_b, times_b))
+        for fn, times in order if i % 2 == 0 else order[::-1]:
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
-    return statistics.median(times_a), statistics.median(times_b)
+    return times_a, times_b
+
+
+def _summary(times_a: list[float], times_b: list[float]) -> tuple[float, float, float]:
+    """(median of a, median of b, median of the per-pair ratios a_i / b_i): the ratio of each pair cancels the
+    load the two shared, and its median ignores the pairs a burst of load hit unevenly."""
+    ratios = [a / b for a, b in zip(times_a, times_b, strict=True)]
+    return statistics.median(times_a), statistics.median(times_b), statistics.median(ratios)
 
 
 def _forward(model, inputs):
@@ -121,18 +134,18 @@ def lstm_pair(batch: int = 32, length: int = 100, hidden: int = 256):
 
 
 def measure(pair: dict, repeats: int) -> dict:
-    """Median forward and training-step seconds of the pair, and the ratios course / library."""
-    forward = _median_times(_forward(pair["ours"], pair["ours_inputs"]),
-                            _forward(pair["theirs"], pair["theirs_inputs"]), repeats)
-    step = _median_times(_train_step(pair["ours"], pair["ours_inputs"], pair["ours_loss"]),
-                         _train_step(pair["theirs"], pair["theirs_inputs"], pair["theirs_loss"]), repeats)
-    return dict(name=pair["name"], forward=forward, step=step,
-                forward_ratio=forward[0] / forward[1], step_ratio=step[0] / step[1])
+    """Median forward and training-step seconds of the pair, and the median per-pair ratios course / library."""
+    forward = _summary(*_paired_times(_forward(pair["ours"], pair["ours_inputs"]),
+                                      _forward(pair["theirs"], pair["theirs_inputs"]), repeats))
+    step = _summary(*_paired_times(_train_step(pair["ours"], pair["ours_inputs"], pair["ours_loss"]),
+                                   _train_step(pair["theirs"], pair["theirs_inputs"], pair["theirs_loss"]), repeats))
+    return dict(name=pair["name"], forward=forward[:2], step=step[:2], forward_ratio=forward[2], step_ratio=step[2])
 
 
 def table(rows: list[dict], threads: int) -> str:
-    lines = [f"| model (CPU, {threads} thread{'s' if threads > 1 else ''}) | forward: course / library | ratio "
-             "| training step: course / library | ratio |", "| --- | --- | --- | --- | --- |"]
+    lines = [f"| model (CPU, {threads} thread{'s' if threads > 1 else ''}) | forward: course / library (median) "
+             "| median ratio | training step: course / library (median) | median ratio |",
+             "| --- | --- | --- | --- | --- |"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['forward'][0] * 1e3:,.1f} / {r['forward'][1] * 1e3:,.1f} ms | "
                      f"{r['forward_ratio']:.2f}x | {r['step'][0] * 1e3:,.1f} / {r['step'][1] * 1e3:,.1f} ms | "
