@@ -6,6 +6,7 @@ from torch import nn
 
 from utils import attention as A
 from utils import attention_interop as AI
+from utils import attention_keras as AK
 from utils import metrics as M
 from utils import seq2seq
 
@@ -134,8 +135,8 @@ def test_keras_multihead_attention_matches_pytorch_and_keras_library():
     mha = A.MultiHeadAttention(D, H).eval()
     x, ctx, keep = torch.randn(B, T, D), torch.randn(B, S, D), padding_mask([S, 4], S)
     expected = mha(x, ctx, mask=keep).detach().numpy()
-    ours = A.KerasMultiHeadAttention(D, H)
-    A.copy_attention_to_keras(mha, ours)
+    ours = AK.KerasMultiHeadAttention(D, H)
+    AK.copy_attention_to_keras(mha, ours)
     out, w = ours(x.numpy(), ctx.numpy(), mask=keep.numpy(), return_weights=True)
     np.testing.assert_allclose(np.asarray(out), expected, atol=1e-5)
     np.testing.assert_allclose(np.asarray(w), mha.last_weights.numpy(), atol=1e-6)
@@ -150,8 +151,8 @@ def test_keras_multihead_attention_matches_pytorch_and_keras_library():
 @pytest.mark.parametrize("norm_first", [False, True])
 def test_keras_encoder_block_equals_pytorch_block(norm_first):
     block = A.TransformerEncoderBlock(D, H, FF, norm_first=norm_first).eval()
-    keras_block = A.KerasTransformerEncoderBlock(D, H, FF, norm_first=norm_first)
-    A.copy_encoder_block_to_keras(block, keras_block)
+    keras_block = AK.KerasTransformerEncoderBlock(D, H, FF, norm_first=norm_first)
+    AK.copy_encoder_block_to_keras(block, keras_block)
     x, keep = torch.randn(B, T, D), padding_mask([T, 3], T)
     expected = block(x, mask=keep).detach().numpy()
     np.testing.assert_allclose(np.asarray(keras_block(x.numpy(), mask=keep.numpy())), expected, atol=1e-5)
@@ -159,8 +160,8 @@ def test_keras_encoder_block_equals_pytorch_block(norm_first):
 
 def test_keras_decoder_block_equals_pytorch_block():
     block = A.TransformerDecoderBlock(D, H, FF).eval()
-    keras_block = A.KerasTransformerDecoderBlock(D, H, FF)
-    A.copy_decoder_block_to_keras(block, keras_block)
+    keras_block = AK.KerasTransformerDecoderBlock(D, H, FF)
+    AK.copy_decoder_block_to_keras(block, keras_block)
     x, memory, keep = torch.randn(B, T, D), torch.randn(B, S, D), padding_mask([S, 2], S)
     expected = block(x, memory, memory_mask=keep).detach().numpy()
     out = keras_block(x.numpy(), memory.numpy(), memory_mask=keep.numpy())
@@ -169,11 +170,11 @@ def test_keras_decoder_block_equals_pytorch_block():
 
 def test_keras_layers_bad_input_and_lazy_names():
     with pytest.raises(ValueError, match="divisible"):
-        A.KerasMultiHeadAttention(10, 3)
+        AK.KerasMultiHeadAttention(10, 3)
     with pytest.raises(ValueError, match="activation must be one of"):
-        A.KerasPositionwiseFeedForward(D, FF, activation="swish")
+        AK.KerasPositionwiseFeedForward(D, FF, activation="swish")
     with pytest.raises(AttributeError, match="no attribute"):
-        A.KerasSomethingElse  # noqa: B018
+        AK.KerasSomethingElse  # noqa: B018
 
 
 # ------------------------------------------------------------------------------------- task and models
@@ -248,7 +249,7 @@ def test_keras_encoder_block_in_a_functional_model_receives_the_embedding_mask()
 
     ids = keras.Input((None,), dtype="int32")
     embedding = keras.layers.Embedding(30, D, mask_zero=True)                          # mask: id != 0
-    block = A.KerasTransformerEncoderBlock(D, H, FF)
+    block = AK.KerasTransformerEncoderBlock(D, H, FF)
     model = keras.Model(ids, block(embedding(ids)))
     x = np.random.default_rng(0).integers(1, 30, (B, T))
     x[1, 3:] = 0

@@ -15,6 +15,7 @@ from torch import nn
 
 from utils import attention as A
 from utils import attention_interop as AI
+from utils import attention_keras as AK
 from utils import bert as B
 from utils import check, cnn, data, device, metrics, plot, profile, regression, rnn, seq2seq, train
 from utils import pretraining as PT
@@ -240,14 +241,14 @@ ATTENTION = {
                                                                         memory_mask=torch.ones(2, 5,
                                                                                                dtype=torch.bool)),
                             ValueError, ["memory_mask", "(B, Tk) = (2, 7)"]),
-    "keras_mha_zero_heads": (lambda: A.KerasMultiHeadAttention(D, 0), ValueError, ["num_heads", ">= 1"]),
-    "keras_mha_context_batch1": (lambda: A.KerasMultiHeadAttention(D, H)(np.ones((2, 5, D), "float32"),
+    "keras_mha_zero_heads": (lambda: AK.KerasMultiHeadAttention(D, 0), ValueError, ["num_heads", ">= 1"]),
+    "keras_mha_context_batch1": (lambda: AK.KerasMultiHeadAttention(D, H)(np.ones((2, 5, D), "float32"),
                                                                          np.ones((1, 7, D), "float32")),
                                  ValueError, ["context", "(B, Tk, D) = (2, Tk, 16)", "no broadcasting"]),
-    "keras_mha_causal_2d": (lambda: A.KerasMultiHeadAttention(D, H)(np.ones((2, 5, D), "float32"),
+    "keras_mha_causal_2d": (lambda: AK.KerasMultiHeadAttention(D, H)(np.ones((2, 5, D), "float32"),
                                                                     mask=np.tril(np.ones((5, 5), bool))),
                             ValueError, ["mask", "(B, Tk) = (2, 5)", "causal_mask(T)[None, None]"]),
-    "keras_ffn_activation": (lambda: A.KerasPositionwiseFeedForward(D, 32, "swish"), ValueError,
+    "keras_ffn_activation": (lambda: AK.KerasPositionwiseFeedForward(D, 32, "swish"), ValueError,
                              ["activation", "'gelu'"]),
     "torch_mha_heads": (lambda: AI.copy_attention_to_torch_mha(mha, nn.MultiheadAttention(D, 2)), ValueError,
                         ["num_heads=4", "same num_heads"]),

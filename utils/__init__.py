@@ -5,7 +5,8 @@ The map of the package:
   ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``mlp`` (activations, a teaching autograd engine,
   initialisation, the MLP and its Keras twin), ``optim`` (optimisers and learning-rate schedules from their
   formulas, the learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention,
-  masks, positions, Transformer blocks and their Keras twins) with ``attention_interop`` (the same weights copied
+  masks, positions, Transformer blocks) with ``attention_keras`` (their Keras twins and copying weights into
+  them) and ``attention_interop`` (the same weights copied
   into ``torch.nn``'s and Keras' own attention layers, to check ours against theirs), ``seq2seq`` (the date task,
   vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss, loading real
   weights, its Keras twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data: segments,

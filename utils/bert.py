@@ -440,10 +440,10 @@ def _keras_bert_class():
     import keras
     from keras import ops
 
-    from . import attention
+    from . import attention_keras
 
     class KerasBertModel(keras.Model):
-        """Keras twin of :class:`BertModel` built from ``utils.attention.KerasTransformerEncoderBlock``.
+        """Keras twin of :class:`BertModel` built from ``utils.attention_keras.KerasTransformerEncoderBlock``.
 
         ``call(input_ids (B, T), attention_mask (B, T) or None, token_type_ids (B, T) or None)
         -> (sequence_output (B, T, D), pooled_output (B, D))``; same config, same maths.
@@ -464,7 +464,7 @@ def _keras_bert_class():
             self.embeddings_norm = keras.layers.LayerNormalization(epsilon=eps, name="embeddings_LayerNorm")
             self.embeddings_dropout = keras.layers.Dropout(config.hidden_dropout_prob)
             self.encoder_layers = [
-                attention.KerasTransformerEncoderBlock(D, config.num_attention_heads, config.intermediate_size,
+                attention_keras.KerasTransformerEncoderBlock(D, config.num_attention_heads, config.intermediate_size,
                                                        dropout=config.hidden_dropout_prob,
                                                        activation=config.hidden_act, layer_norm_eps=eps,
                                                        name=f"layer_{i}")
@@ -492,7 +492,7 @@ def copy_bert_to_keras(torch_model: BertModel, keras_model) -> None:
     """Copy every weight of a PyTorch :class:`BertModel` into a :class:`KerasBertModel` of the same config.
 
     Embedding tables keep their (rows, D) layout; Linear weights (out, in) become Dense kernels (in, out)."""
-    from .attention import encoder_block_pairs
+    from .attention_keras import encoder_block_pairs
     from .rnn import linear_to_keras
 
     if not isinstance(torch_model, BertModel):

@@ -493,10 +493,10 @@ def _keras_gpt_class():
     import keras
     from keras import ops
 
-    from . import attention
+    from . import attention_keras
 
     class KerasGPT(keras.Model):
-        """Keras twin of :class:`GPT` from ``utils.attention.KerasTransformerEncoderBlock(norm_first=True)``:
+        """Keras twin of :class:`GPT` from ``utils.attention_keras.KerasTransformerEncoderBlock(norm_first=True)``:
         ``call(input_ids (B, T), attention_mask (B, T) or None) -> logits (B, T, V)`` (no cache)."""
 
         def __init__(self, config: GPTConfig, **kwargs):
@@ -506,7 +506,7 @@ def _keras_gpt_class():
             self.token_embedding = keras.layers.Embedding(config.vocab_size, D, name="token_embedding")
             self.position_embedding = keras.layers.Embedding(config.context_length, D, name="position_embedding")
             self.embedding_dropout = keras.layers.Dropout(config.dropout)
-            self.blocks = [attention.KerasTransformerEncoderBlock(
+            self.blocks = [attention_keras.KerasTransformerEncoderBlock(
                 D, config.num_heads, config.d_ff, dropout=config.dropout, activation=config.activation,
                 norm_first=True, layer_norm_eps=config.layer_norm_eps, name=f"block_{i}")
                 for i in range(config.num_layers)]
@@ -529,7 +529,7 @@ def _keras_gpt_class():
 
 def copy_gpt_to_keras(torch_model: GPT, keras_model) -> None:
     """Copy every weight of a :class:`GPT` into a :class:`KerasGPT` of the same config."""
-    from .attention import copy_encoder_block_to_keras, copy_norm_to_keras
+    from .attention_keras import copy_encoder_block_to_keras, copy_norm_to_keras
 
     if not keras_model.built:
         keras_model(np.zeros((1, 2), dtype="int64"))  # Keras creates the weights on the first call
