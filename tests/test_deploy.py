@@ -80,6 +80,7 @@ def test_lora_starts_at_the_base_follows_its_formula_and_merges():
     assert not base.weight.requires_grad and layer.lora_A.requires_grad
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # inside peft
 def test_add_lora_equals_peft_and_freezes_the_rest(folder):
     import peft
     import transformers
@@ -117,6 +118,7 @@ def test_add_lora_refuses_unknown_targets_and_changes_nothing():
         L.add_lora(model, targets="query")
 
 
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor, torch.quantize_per_channel:UserWarning")
 def test_per_channel_int8_matches_torch_and_keeps_its_error_budget():
     torch.manual_seed(0)
     w = torch.randn(8, 5) * torch.linspace(0.1, 3, 8)[:, None]

@@ -32,8 +32,8 @@ QUICK_SIZES = {
                    layers=2, heads=4, context=64, batch=8, steps=1200, lr=5e-3, lstm_hidden=256, lstm_seq=64,
                    lstm_batch=8, lstm_steps=1200, lstm_seeds=[0], ngram_orders=[1, 2, 3, 4, 5, 6],
                    pretrained_heads=2),
-    "09_deployment": dict(train_texts=1200, test_texts=400, max_len=16, batch=16, steps=24, full_lr=1e-4,
-                          lora_lr=1e-3, latency_batch=16, latency_repeats=3, load_requests=24, concurrency=6),
+    "09_deployment": dict(train_texts=1200, test_texts=400, max_len=8, batch=16, steps=40, full_lr=2e-4,
+                          lora_lr=5e-3, latency_batch=16, latency_repeats=3, load_requests=24, concurrency=6),
 }
 EXPECTED_DOWNLOADS = {
     "03_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",

@@ -195,10 +195,12 @@ def token_tensors(tokenizer, texts, labels, max_len: int):
     return torch.utils.data.TensorDataset(ids, labels)
 
 
-def fine_tune_steps(model, dataset, steps: int, batch_size: int, lr: float, seed: int, device="cpu") -> dict:
+def fine_tune_steps(model, dataset, steps: int, batch_size: int, lr: float, seed: int, device="cpu",
+                    amp=False) -> dict:
     """Train the parameters of ``model`` that require grad for exactly ``steps`` batches of ``dataset`` (drawn
     in a seeded random order, reshuffled every pass) with AdamW, linear warm-up (10 %) and decay, and gradient
-    clipping at 1, through ``utils.train.fit``. The same recipe for every variant, so only the variant differs.
+    clipping at 1, through ``utils.train.fit`` (``amp`` as there: mixed precision on a GPU). The same recipe
+    for every variant, so only the variant differs.
     Returns ``fit``'s history plus the wall time in ``seconds``."""
     import time
 
@@ -221,7 +223,7 @@ def fine_tune_steps(model, dataset, steps: int, batch_size: int, lr: float, seed
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, 1.0, warmup, steps))
     began = time.perf_counter()
     history = fit(model, loader, nn.CrossEntropyLoss(), optimizer, 1, device=device, scheduler=schedule,
-                  clip_grad_norm=1.0, progress=False)
+                  clip_grad_norm=1.0, progress=False, amp=amp)
     return {**history, "seconds": time.perf_counter() - began}
 
 

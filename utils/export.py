@@ -131,9 +131,14 @@ def export_saved_model(keras_model, folder) -> pathlib.Path:
     import tensorflow as tf
 
     folder = pathlib.Path(folder)
-    with contextlib.redirect_stdout(io.StringIO()):  # export prints the signature it wrote; the chapter prints its own
-        keras_model.export(str(folder), format="tf_saved_model",
-                           input_signature=[tf.TensorSpec((None, None), tf.int32, name="input_ids")])
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel(logging.ERROR)  # "Assets written to <folder>" on each save: the chapter prints its own summary
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # export also prints the signature it wrote
+            keras_model.export(str(folder), format="tf_saved_model",
+                               input_signature=[tf.TensorSpec((None, None), tf.int32, name="input_ids")])
+    finally:
+        logger.setLevel(level)
     return folder
 
 

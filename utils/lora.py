@@ -28,6 +28,7 @@ class LoRALinear(nn.Module):
             raise ValueError(f"r={r} is above min(in_features, out_features) = "
                              f"{min(base.in_features, base.out_features)}: no longer a low-rank update")
         self.base, self.r, self.alpha, self.scaling = base, r, alpha, alpha / r
+        self.in_features, self.out_features = base.in_features, base.out_features  # read like a Linear's
         base.requires_grad_(False)
         # A like a Linear's default init (Kaiming-uniform), B zero: the update B A starts at exactly 0
         self.lora_A = nn.Parameter(torch.empty(r, base.in_features, device=base.weight.device))
