@@ -17,7 +17,24 @@ from utils import attention as A
 from utils import attention_interop as AI
 from utils import attention_keras as AK
 from utils import bert as B
-from utils import check, cnn, data, device, metrics, plot, profile, regression, rnn, seq2seq, train
+from utils import (
+    check,
+    cnn,
+    data,
+    deploy,
+    device,
+    lora,
+    metrics,
+    plot,
+    profile,
+    quantize,
+    regression,
+    rnn,
+    seq2seq,
+    serve,
+    train,
+)
+from utils import export as export_
 from utils import pretraining as PT
 from utils import wordpiece as WP
 
@@ -466,9 +483,37 @@ CHECK_PLOT = {
                            ["titles", "one title per image"]),
 }
 
+LINEAR = nn.Linear(4, 3)
+DEPLOY = {
+    "check_texts_single_string": (lambda: deploy.check_texts("good"), TypeError, ["texts", "list of strings"]),
+    "check_texts_too_many": (lambda: deploy.check_texts(["a", "b"], max_texts=1), ValueError, ["texts", "at most 1"]),
+    "check_texts_too_long": (lambda: deploy.check_texts(["abc"], max_chars=2), ValueError, ["texts[0]", "at most 2"]),
+    "save_folder_not_a_classifier": (lambda: deploy.save_model_folder(LINEAR, None, "x", ["a"]), TypeError,
+                                     ["model", "BertForSequenceClassification"]),
+    "course_to_hf_name_not_str": (lambda: deploy.course_to_hf_name(3), TypeError, ["name", "str"]),
+    "fine_tune_zero_steps": (lambda: deploy.fine_tune_steps(LINEAR, None, 0, 2, 1e-3, 0), ValueError,
+                             ["steps", ">= 1"]),
+    "lora_not_linear": (lambda: lora.LoRALinear(nn.Conv1d(2, 2, 1)), TypeError, ["base", "Linear"]),
+    "lora_rank_too_high": (lambda: lora.LoRALinear(LINEAR, r=4), ValueError, ["r=4", "min(in_features"]),
+    "lora_unknown_target": (lambda: lora.add_lora(nn.Sequential(LINEAR), targets=("query",)), ValueError,
+                            ["query", "accepted"]),
+    "quantize_axis": (lambda: quantize.quantize_per_channel(torch.ones(2, 2), axis=3), ValueError, ["axis", "None"]),
+    "quantize_int_weight": (lambda: quantize.quantize_per_channel(torch.ones(2, 2, dtype=torch.long)), TypeError,
+                            ["weight"]),
+    "dequantize_float": (lambda: quantize.dequantize(torch.ones(2, 2), torch.ones(2, 1)), TypeError, ["q", "int8"]),
+    "quantize_skip_str": (lambda: quantize.quantize_linears(nn.Sequential(LINEAR), skip="x"), TypeError, ["skip"]),
+    "export_float_ids": (lambda: export_.export_onnx(LINEAR, "x.onnx", torch.ones(2, 3)), TypeError,
+                         ["example_ids", "integer"]),
+    "onnx_session_missing": (lambda: export_.onnx_session("no/such.onnx"), FileNotFoundError, ["export_onnx"]),
+    "serve_missing_folder": (lambda: serve.running_service("no/such/folder").__enter__(), FileNotFoundError,
+                             ["config.json"]),
+    "load_test_zero_requests": (lambda: serve.load_test("http://127.0.0.1:1", ["a"], requests=0), ValueError,
+                                ["requests", ">= 1"]),
+}
+
 TABLES = {"regression": REGRESSION, "metrics": METRICS, "cnn": CNN, "rnn": RNN, "attention": ATTENTION,
           "seq2seq": SEQ2SEQ, "bert": BERT, "train": TRAIN, "data": DATA, "profile+device": PROFILE_DEVICE,
-          "check+plot": CHECK_PLOT}
+          "check+plot": CHECK_PLOT, "deploy": DEPLOY}
 
 
 @pytest.mark.parametrize("fn, exc, words", [case for module, table in TABLES.items() for case in cases(module, table)])

@@ -1,6 +1,6 @@
 """The full profile's code paths, run on a CPU without network: ``COURSE_PROFILE=full`` with small overrides.
 
-Chapters 3, 4, 6 and 7 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2,
+Chapters 3, 4, 6, 7 and 9 download in the full profile (Fashion-MNIST, Tiny Shakespeare, SST-2,
 bert-base-uncased and GPT-2 124M); here each download is served by an offline stand-in in the real file format
 (``tests/standins.py``), passed through the real cache, checksum and atomic-rename code. ``amp`` is forced to
 bfloat16, so the mixed-precision paths (``torch.autocast`` in ``utils.train.fit`` and in chapter 6's own loop,
@@ -32,6 +32,8 @@ QUICK_SIZES = {
                    layers=2, heads=4, context=64, batch=8, steps=1200, lr=5e-3, lstm_hidden=256, lstm_seq=64,
                    lstm_batch=8, lstm_steps=1200, lstm_seeds=[0], ngram_orders=[1, 2, 3, 4, 5, 6],
                    pretrained_heads=2),
+    "09_deployment": dict(train_texts=1200, test_texts=400, max_len=8, batch=16, steps=40, full_lr=2e-4,
+                          lora_lr=5e-3, latency_batch=16, latency_repeats=3, load_requests=24, concurrency=6),
 }
 EXPECTED_DOWNLOADS = {
     "03_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -41,6 +43,8 @@ EXPECTED_DOWNLOADS = {
     "06_bert": {"SST-2.zip", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
                 "vocab.txt"},
     "07_gpt": {"gpt2-model.safetensors", "gpt2-encoder.json", "gpt2-vocab.bpe"},
+    "09_deployment": {"SST-2.zip", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                      "vocab.txt"},
 }
 
 

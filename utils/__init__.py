@@ -13,7 +13,10 @@ The map of the package:
   next-sentence pairs, masking), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, KV cache, decoding rules,
   bits per byte, n-gram baseline), ``distributed`` (training large models: memory accounting, gradient
   accumulation, a ring all-reduce, the ``torchrun`` launcher) with ``ddp_train``, the script chapter 8 runs
-  under ``torchrun -m utils.ddp_train``.
+  under ``torchrun -m utils.ddp_train``; then shipping a model: ``deploy`` (a standard model folder,
+  ``TextClassifier.predict``, fixed-step fine-tuning), ``lora`` (LoRA layers, = ``peft``, merging), ``quantize``
+  (per-channel int8 from its formula, PyTorch's dynamic int8), ``export`` (ONNX and a Keras SavedModel) and
+  ``serve`` (a FastAPI service, the process that runs it, a load test).
 - Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),
   ``data`` (cached, checksummed downloads), ``train`` (a small PyTorch training loop), ``plot``, ``check``
   (assertions and exercise self-checks).

@@ -20,7 +20,8 @@ REPO_SLUG = "regression-to-bert/regression-to-bert"  # GitHub owner/name; a fork
 BRANCH = "main"
 REPO_URL = f"https://github.com/{REPO_SLUG}"
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-CHAPTERS = ["01_regression", "02_mlp", "03_cnn", "04_rnn", "05_attention", "06_bert", "07_gpt", "08_scaling"]
+CHAPTERS = ["01_regression", "02_mlp", "03_cnn", "04_rnn", "05_attention", "06_bert", "07_gpt", "08_scaling",
+            "09_deployment"]
 
 # Colab ships its own builds of these; reinstalling them breaks the runtime, so we never touch them. The rest,
 # from pytest on, are for developing the course (tests, lint, slides, the HTML book), not for running it.

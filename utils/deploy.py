@@ -1,0 +1,268 @@
+"""From a trained classifier to something others can use: a standard model folder (config, safetensors weights
+under Hugging Face's names, tokenizer, model card), a ``predict`` that batches and pads, and the offline data and
+short fine-tuning run the deployment chapter starts from.
+
+Shape legend
+    N   number of texts
+    B   batch size
+    T   sequence length in tokens ([CLS] ... [SEP] and padding included)
+    C   number of classes
+"""
+import json
+import pathlib
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import _validate as check
+from .bert import HF_BLOCK_NAMES, BertForSequenceClassification, from_pretrained
+
+_COURSE_TO_HF = {course: hf for hf, course in HF_BLOCK_NAMES.items()}
+CARD_TEMPLATE = """# {name}
+
+A BERT sentence classifier written by the course *Regression to BERT* (chapter 9).
+
+- Labels: {labels}
+- Base checkpoint: {base}
+- Training data: {data}
+- Intended use: teaching; not evaluated for any decision about people.
+- Load it with `transformers.AutoModelForSequenceClassification.from_pretrained(folder)` or
+  `utils.deploy.TextClassifier.from_folder(folder)`.
+"""
+
+
+def course_to_hf_name(name: str) -> str:
+    """The inverse of ``utils.bert.hf_to_course_name``: ``bert.encoder.layer.0.attention.query.weight`` ->
+    ``bert.encoder.layer.0.attention.self.query.weight``; names outside an encoder block are unchanged."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a parameter name (str), got {type(name).__name__}")
+    head, sep, rest = name.partition("encoder.layer.")
+    if not sep:
+        return name
+    index, _, inner = rest.partition(".")
+    for course, hf in _COURSE_TO_HF.items():
+        if inner.startswith(course + "."):
+            return f"{head}encoder.layer.{index}.{hf}{inner[len(course):]}"
+    return name
+
+
+def save_model_folder(model, tokenizer, folder, labels, base: str = "", data: str = "") -> pathlib.Path:
+    """Write ``model`` (a ``utils.bert.BertForSequenceClassification``) as a standard model folder:
+    ``config.json`` (with ``id2label``), ``model.safetensors`` under Hugging Face's parameter names, the
+    tokenizer's own files, and a ``README.md`` model card. Returns the folder."""
+    from safetensors.torch import save_file
+
+    if not isinstance(model, BertForSequenceClassification):
+        raise TypeError(f"model must be a utils.bert.BertForSequenceClassification, got {type(model).__name__}")
+    if not hasattr(tokenizer, "save_pretrained"):
+        raise TypeError(f"tokenizer must be a transformers tokenizer (it has save_pretrained), got "
+                        f"{type(tokenizer).__name__}")
+    labels = list(labels) if isinstance(labels, (list, tuple)) else labels
+    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+        raise TypeError(f"labels must be a list of non-empty str (one per class), got {labels!r}")
+    if len(labels) != model.classifier.out_features:
+        raise ValueError(f"labels has {len(labels)} names but the model has {model.classifier.out_features} classes; "
+                         "accepted: one name per class")
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {**model.bert.config.to_dict(), "model_type": "bert", "architectures": ["BertForSequenceClassification"],
+              "id2label": dict(enumerate(labels)), "label2id": {name: i for i, name in enumerate(labels)}}
+    (folder / "config.json").write_text(json.dumps(config, indent=1), encoding="utf-8")
+    tensors = {course_to_hf_name(k): v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    tokenizer.save_pretrained(folder)
+    (folder / "README.md").write_text(CARD_TEMPLATE.format(name=folder.name, labels=", ".join(labels),
+                                                           base=base or "unknown", data=data or "unknown"),
+                                      encoding="utf-8")
+    return folder
+
+
+def read_labels(folder) -> list[str]:
+    """The class names of a model folder, from ``config.json``'s ``id2label``."""
+    raw = json.loads((pathlib.Path(folder) / "config.json").read_text(encoding="utf-8"))
+    if "id2label" not in raw:
+        raise ValueError(f"{folder}/config.json has no id2label: it is not a classifier folder")
+    return [raw["id2label"][str(i)] for i in range(len(raw["id2label"]))]
+
+
+class TextClassifier:
+    """A model, its tokenizer and its label names, as one object that answers ``predict(texts)``.
+
+    ``forward`` maps ``(input_ids (B, T) int64, attention_mask (B, T) int64)`` numpy arrays to logits (B, C): the
+    PyTorch model by default, or any runtime (ONNX Runtime, a quantised model) with the same inputs.
+    """
+
+    def __init__(self, model, tokenizer, labels, max_len: int = 64, forward=None):
+        check.positive_int("max_len", max_len)
+        if not callable(tokenizer) or not hasattr(tokenizer, "pad_token_id"):
+            raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
+        if forward is None and not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module when no forward is given, got {type(model).__name__}")
+        self.model, self.tokenizer, self.labels, self.max_len = model, tokenizer, list(labels), max_len
+        self.forward = forward or self._torch_forward
+
+    @classmethod
+    def from_folder(cls, folder, max_len: int = 64) -> "TextClassifier":
+        """Load a folder written by :func:`save_model_folder` (or any BERT classifier folder)."""
+        import transformers
+
+        folder = pathlib.Path(folder)
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"no config.json in {folder}: pass a folder written by save_model_folder")
+        labels = read_labels(folder)
+        model, _ = from_pretrained(folder, BertForSequenceClassification, num_labels=len(labels))
+        return cls(model, transformers.AutoTokenizer.from_pretrained(folder), labels, max_len)
+
+    @torch.inference_mode()
+    def _torch_forward(self, input_ids, attention_mask):
+        self.model.eval()  # dropout off: a served model must give the same answer twice
+        device = next(self.model.parameters()).device
+        return self.model(torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
+                          ).float().cpu().numpy()
+
+    def encode(self, texts) -> dict:
+        """Token ids and mask of a list of texts, padded to the longest (at most ``max_len``): numpy (N, T)."""
+        texts = check_texts(texts)
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_len, return_tensors="np")
+        return {"input_ids": batch["input_ids"].astype(np.int64),
+                "attention_mask": batch["attention_mask"].astype(np.int64)}
+
+    def logits(self, texts, batch_size: int = 64) -> np.ndarray:
+        """(N, C) logits, ``batch_size`` texts at a time (each batch padded to its own longest text)."""
+        check.positive_int("batch_size", batch_size)
+        texts = check_texts(texts)
+        parts = [self.forward(**self.encode(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+        return np.concatenate(parts)
+
+    def predict(self, texts, batch_size: int = 64) -> list[dict]:
+        """One ``{"label", "score", "probabilities"}`` per text: the most probable class, its probability, and
+        every class's probability (softmax of the logits) by name."""
+        z = self.logits(texts, batch_size)
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)                                                     # (N, C) softmax
+        return [{"label": self.labels[int(row.argmax())], "score": float(row.max()),
+                 "probabilities": {name: float(q) for name, q in zip(self.labels, row, strict=True)}} for row in p]
+
+
+def check_texts(texts, max_texts: int | None = None, max_chars: int | None = None) -> list[str]:
+    """``texts`` as a list of non-empty strings, or a ``TypeError``/``ValueError`` saying what is wrong (a
+    single string is refused: it would be read as a list of characters)."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}: {texts!r:.60}")
+    if not texts:
+        raise ValueError("texts must hold at least one text, got an empty list")
+    if max_texts is not None and len(texts) > max_texts:
+        raise ValueError(f"texts holds {len(texts)} texts; accepted: at most {max_texts} per request")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{i}] must be a string, got {type(text).__name__}: {text!r:.60}")
+        if not text.strip():
+            raise ValueError(f"texts[{i}] is empty; accepted: a text with at least one non-space character")
+        if max_chars is not None and len(text) > max_chars:
+            raise ValueError(f"texts[{i}] has {len(text)} characters; accepted: at most {max_chars}")
+    return list(texts)
+
+
+# ------------------------------------------------------------------------------------------- data and training
+def vader_words(min_abs_mean: float = 0.5, test_share: float = 0.2, seed: int = 0):
+    """The VADER lexicon (shipped in the ``vaderSentiment`` wheel) as a word-sentiment task split by word:
+    ``(train_words, train_labels, test_words, test_labels)``, label 1 = positive mean rating."""
+    import vaderSentiment
+
+    check.number("min_abs_mean", min_abs_mean, 0.0, 4.0)
+    check.number("test_share", test_share, 0.0, 1.0, low_open=True)
+    path = pathlib.Path(vaderSentiment.__file__).parent / "vader_lexicon.txt"
+    ratings = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word, mean, *_ = line.split("\t")
+        ratings[word] = float(mean)
+    items = sorted((w, m) for w, m in ratings.items() if abs(m) >= min_abs_mean)
+    order = np.random.default_rng(seed).permutation(len(items))
+    cut = int(round(len(items) * (1 - test_share)))
+    words, labels = [w for w, _ in items], np.array([int(m > 0) for _, m in items])
+    return [words[i] for i in order[:cut]], labels[order[:cut]], [words[i] for i in order[cut:]], labels[order[cut:]]
+
+
+def token_tensors(tokenizer, texts, labels, max_len: int):
+    """A ``TensorDataset`` of (input_ids (N, T), labels (N,)) padded to the longest text (at most ``max_len``)."""
+    check.positive_int("max_len", max_len)
+    ids = tokenizer(check_texts(texts), padding=True, truncation=True, max_length=max_len,
+                    return_tensors="pt")["input_ids"]
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if len(labels) != len(ids):
+        raise ValueError(f"texts and labels must have the same length, got {len(ids)} and {len(labels)}")
+    return torch.utils.data.TensorDataset(ids, labels)
+
+
+def fine_tune_steps(model, dataset, steps: int, batch_size: int, lr: float, seed: int, device="cpu",
+                    amp=False) -> dict:
+    """Train the parameters of ``model`` that require grad for exactly ``steps`` batches of ``dataset`` (drawn
+    in a seeded random order, reshuffled every pass) with AdamW, linear warm-up (10 %) and decay, and gradient
+    clipping at 1, through ``utils.train.fit`` (``amp`` as there: mixed precision on a GPU). The same recipe
+    for every variant, so only the variant differs.
+    Returns ``fit``'s history plus the wall time in ``seconds``."""
+    import time
+
+    from .optim import linear_warmup_decay
+    from .train import fit
+
+    check.positive_int("steps", steps)
+    check.positive_int("batch_size", batch_size)
+    check.non_negative_int("seed", seed)
+    check.number("lr", lr, 0.0, low_open=True)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("model has no parameter that requires grad: nothing to fine-tune")
+    torch.manual_seed(seed)
+    sampler = torch.utils.data.RandomSampler(dataset, num_samples=steps * batch_size,
+                                             generator=torch.Generator().manual_seed(seed))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True)
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, 1.0, warmup, steps))
+    began = time.perf_counter()
+    history = fit(model, loader, nn.CrossEntropyLoss(), optimizer, 1, device=device, scheduler=schedule,
+                  clip_grad_norm=1.0, progress=False, amp=amp)
+    return {**history, "seconds": time.perf_counter() - began}
+
+
+
+# ------------------------------------------------------------------------------- full profile: downloads
+SST2_URLS = ["https://dl.fbaipublicfiles.com/glue/data/SST-2.zip",
+             "https://firebasestorage.googleapis.com/v0/b/mtl-sentence-representations.appspot.com"
+             "/o/data%2FSST-2.zip?alt=media&token=aabc5f6b-e466-44a2-b9b4-cf6337f84ac8"]
+SST2_SHA256 = "d67e16fb55739c1b32cdce9877596db1c127dc322d93c082281f64057c16deaa"
+BERT_BASE_REVISION = "86b5e0934494bd15c9632b12f734a8a67f723594"
+BERT_BASE_FILES = {  # file -> sha256 (Hugging Face's LFS/content hashes of that revision)
+    "config.json": "7160e1553ad2ca51d8c1cb066be533db31826e12d173824c1bb0cb1a4f187d20",
+    "model.safetensors": "68d45e234eb4a928074dfd868cead0219ab85354cc53d20e772753c6bb9169d3",
+    "tokenizer.json": "ce64fce797c24f68df90b40a3f74f579b336a493db14bd583fd520ea0d8c9a98",
+    "tokenizer_config.json": "a025160ef0431f1a392f6f050c1310f4c5d9fb6f275932dbccba73c4d214bf10",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+
+
+def sst2_sentences():
+    """GLUE SST-2 (downloaded once, checked by sha256): ``(train_texts, train_labels, dev_texts, dev_labels)``;
+    GLUE hides the test labels, so dev is the test set."""
+    from .data import download, extract
+
+    folder = extract(download("GLUE SST-2", SST2_URLS, sha256=SST2_SHA256, filename="SST-2.zip"))
+
+    def read(name):
+        lines = next(folder.rglob(name)).read_text(encoding="utf-8").splitlines()[1:]  # header: sentence \t label
+        return [ln.rsplit("\t", 1)[0] for ln in lines], np.array([int(ln.rsplit("\t", 1)[1]) for ln in lines])
+
+    return (*read("train.tsv"), *read("dev.tsv"))
+
+
+def bert_base_uncased() -> pathlib.Path:
+    """The folder of ``bert-base-uncased`` at a pinned revision, each file downloaded once and checked by sha256."""
+    from .data import cache_dir, download
+
+    folder = cache_dir() / "bert-base-uncased"
+    for name, sha256 in BERT_BASE_FILES.items():
+        url = f"https://huggingface.co/google-bert/bert-base-uncased/resolve/{BERT_BASE_REVISION}/{name}"
+        download(f"bert-base-uncased {name}", [url], sha256=sha256, filename=name, cache_dir=folder)
+    return folder
