@@ -28,10 +28,10 @@ QUICK_SIZES = {
                     ft_max_len=16, ft_epochs=1, ft_lr=1e-4, random_lrs=[3e-4, 1e-3], ft_seeds=[0, 1],
                     ft_train_words=2000, val_share=0.15, freeze_word_embeddings=True, target_accuracy=0.8,
                     min_margin=0.1),
-    "07_gpt": dict(train_chars=1_500_000, test_chars=200_000, bpe_train_chars=400_000, bpe_vocab=512, d_model=128,
-                   layers=2, heads=4, context=64, batch=8, steps=1200, lr=5e-3, lstm_hidden=256, lstm_seq=64,
-                   lstm_batch=8, lstm_steps=1200, lstm_seeds=[0], ngram_orders=[1, 2, 3, 4, 5, 6],
-                   pretrained_heads=2),
+    "07_gpt": dict(train_chars=1_500_000, valid_chars=140_000, test_chars=200_000, bpe_train_chars=400_000,
+                   bpe_vocab=512, d_model=96, layers=2, heads=4, context=128, batch=8, steps=900, lr=5e-3,
+                   lstm_hidden=256, lstm_seq=64, lstm_batch=8, lstm_steps=1200, lstm_lr=2e-2, lstm_seeds=[0],
+                   ngram_orders=[2, 3, 4, 5, 6, 7], pretrained_heads=2),
 }
 EXPECTED_DOWNLOADS = {
     "03_cnn": {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
