@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from utils import decoding as D
 from utils import gpt as G
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,12 +62,12 @@ def test_causal_a_later_token_never_changes_earlier_logits():
 def test_kv_cache_equals_recomputation_and_its_size_the_formula():
     model = G.GPT(TINY).eval()
     ids = torch.randint(0, 61, (2, 15))
-    cache = G.KVCache()
+    cache = D.KVCache()
     with torch.no_grad():
         full = model(ids)
         parts = [model(ids[:, :6], cache=cache)] + [model(ids[:, t:t + 1], cache=cache) for t in range(6, 15)]
     np.testing.assert_allclose(torch.cat(parts, 1), full, atol=1e-5)
-    assert cache.length == 15 and cache.nbytes() == G.kv_cache_bytes(TINY, 15, batch_size=2)
+    assert cache.length == 15 and cache.nbytes() == D.kv_cache_bytes(TINY, 15, batch_size=2)
     with pytest.raises(ValueError, match="context_length"):
         model(torch.zeros(2, 10, dtype=torch.long), cache=cache)
 
@@ -78,7 +79,7 @@ def test_generate_greedy_equals_transformers_also_with_left_padding():
     prompt[0, :2] = 0
     expected = hf.generate(prompt, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=0)
     for use_cache in (True, False):
-        assert torch.equal(G.generate(ours, prompt, 8, attention_mask=mask, use_cache=use_cache), expected)
+        assert torch.equal(D.generate(ours, prompt, 8, attention_mask=mask, use_cache=use_cache), expected)
 
 
 def test_filters_equal_transformers_processors():
@@ -90,12 +91,15 @@ def test_filters_equal_transformers_processors():
     )
 
     logits, ids = torch.randn(5, 61) * 3, torch.randint(0, 61, (5, 9))
-    assert torch.equal(G.top_k_filter(logits, 4), TopKLogitsWarper(4)(ids, logits.clone()))
-    assert torch.equal(G.top_p_filter(logits, 0.7), TopPLogitsWarper(0.7)(ids, logits.clone()))
-    assert torch.equal(G.apply_temperature(logits, 0.6), TemperatureLogitsWarper(0.6)(ids, logits.clone()))
-    assert torch.equal(G.apply_repetition_penalty(logits, ids, 1.4),
+    assert torch.equal(D.top_k_filter(logits, 4), TopKLogitsWarper(4)(ids, logits.clone()))
+    assert torch.equal(D.top_p_filter(logits, 0.7), TopPLogitsWarper(0.7)(ids, logits.clone()))
+    assert torch.equal(D.apply_temperature(logits, 0.6), TemperatureLogitsWarper(0.6)(ids, logits.clone()))
+    assert torch.equal(D.apply_repetition_penalty(logits, ids, 1.4),
                        RepetitionPenaltyLogitsProcessor(1.4)(ids, logits.clone()))
-    assert torch.isfinite(G.top_p_filter(logits, 1e-9)).sum(-1).eq(1).all()  # the best token always survives
+    assert torch.isfinite(D.top_p_filter(logits, 1e-9)).sum(-1).eq(1).all()  # the best token always survives
+    chained = TopPLogitsWarper(0.8)(ids, TopKLogitsWarper(7)(ids, TemperatureLogitsWarper(0.5)(ids, logits.clone())))
+    probs = D.sampling_distribution(logits, temperature=0.5, top_k=7, top_p=0.8)
+    assert torch.allclose(probs, chained.softmax(-1)) and probs.gt(0).sum(-1).le(7).all()
 
 
 def test_bad_input_raises_clear_errors():
@@ -104,11 +108,11 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="activation"):
         G.GPTConfig(activation="swish")
     with pytest.raises(ValueError, match="temperature"):
-        G.apply_temperature(torch.zeros(1, 3), 0.0)
+        D.apply_temperature(torch.zeros(1, 3), 0.0)
     with pytest.raises(ValueError, match="top_k"):
-        G.top_k_filter(torch.zeros(1, 3), 0)
+        D.top_k_filter(torch.zeros(1, 3), 0)
     with pytest.raises(ValueError, match="top_p"):
-        G.top_p_filter(torch.zeros(1, 3), 1.5)
+        D.top_p_filter(torch.zeros(1, 3), 1.5)
     with pytest.raises(ValueError, match=r"\(B, T\)"):
         G.GPT(TINY)(torch.zeros(5, dtype=torch.long))
     with pytest.raises(ValueError, match="attention_mask"):

@@ -1,22 +1,21 @@
 """Helpers shared by every chapter of *Regression to BERT*: the course's ideas, one module per idea.
 
 The map of the package:
-- Ideas, in the order the chapters teach them: ``regression`` (linear, logistic, softmax regression),
-  ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``mlp`` (activations, a teaching autograd engine,
-  initialisation, the MLP and its Keras twin), ``optim`` (optimisers and learning-rate schedules from their
-  formulas, the learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention,
-  masks, positions, Transformer blocks) with ``attention_keras`` (their Keras twins and copying weights into
-  them) and ``attention_interop`` (the same weights copied
-  into ``torch.nn``'s and Keras' own attention layers, to check ours against theirs), ``seq2seq`` (the date task,
-  vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss, loading real
-  weights, its Keras twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data: segments,
-  next-sentence pairs, masking), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, KV cache, decoding rules,
-  bits per byte, n-gram baseline), ``distributed`` (training large models: memory accounting, gradient
-  accumulation, a ring all-reduce, the ``torchrun`` launcher) with ``ddp_train``, the script chapter 8 runs
-  under ``torchrun -m utils.ddp_train``; then shipping a model: ``deploy`` (a standard model folder,
-  ``TextClassifier.predict``, fixed-step fine-tuning), ``lora`` (LoRA layers, = ``peft``, merging), ``quantize``
-  (per-channel int8 from its formula, PyTorch's dynamic int8), ``export`` (ONNX and a Keras SavedModel) and
-  ``serve`` (a FastAPI service, the process that runs it, a load test).
+- Ideas, in the order the chapters teach them: ``regression`` (linear, logistic, softmax regression), ``metrics``
+  (accuracy, precision/recall, exact match, BLEU), ``mlp`` (activations, a teaching autograd engine, initialisation,
+  the MLP and its Keras twin), ``optim`` (optimisers and learning-rate schedules from their formulas, the
+  learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention, masks, positions, Transformer blocks) with
+  ``attention_keras`` (their Keras twins and copying weights into them) and ``attention_interop`` (the same weights
+  copied into ``torch.nn``'s and Keras' own attention layers, to check ours against theirs), ``seq2seq`` (the date
+  task, vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss, loading
+  real weights, its Keras twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data:
+  segments, next-sentence pairs, masking), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, GPT-2 weights, bits per
+  byte, n-gram baseline), ``decoding`` (KV cache, logits filters, generation), ``distributed`` (training large
+  models: memory accounting, gradient accumulation, a ring all-reduce, the ``torchrun`` launcher) with
+  ``ddp_train``, the script chapter 8 runs under ``torchrun -m utils.ddp_train``; then shipping a model: ``deploy``
+  (a standard model folder, ``TextClassifier.predict``, fixed-step fine-tuning), ``lora`` (LoRA layers, = ``peft``,
+  merging), ``quantize`` (per-channel int8 from its formula, PyTorch's dynamic int8), ``export`` (ONNX and a Keras
+  SavedModel) and ``serve`` (a FastAPI service, the process that runs it, a load test).
 - Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),
   ``data`` (cached, checksummed downloads), ``train`` (a small PyTorch training loop), ``plot``, ``check``
   (assertions and exercise self-checks).
