@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import attention as A
+from utils import attention_interop as AI
 from utils import metrics as M
 from utils import seq2seq
 
@@ -55,7 +56,7 @@ def test_causal_mask_and_positional_encoding():
 def test_multihead_attention_matches_torch_module(fused):
     mha = A.MultiHeadAttention(D, H, fused=fused).eval()
     ref = nn.MultiheadAttention(D, H, batch_first=True).eval()
-    A.copy_attention_to_torch_mha(mha, ref)
+    AI.copy_attention_to_torch_mha(mha, ref)
     x, ctx = torch.randn(B, T, D), torch.randn(B, S, D)
     keep = padding_mask([S, 4], S)
     out = mha(x, ctx, mask=keep)
@@ -97,7 +98,7 @@ def test_encoder_block_matches_torch_layer(norm_first):
     block = A.TransformerEncoderBlock(D, H, FF, norm_first=norm_first).eval()
     layer = nn.TransformerEncoderLayer(D, H, FF, dropout=0.0, activation="gelu", batch_first=True,
                                        norm_first=norm_first).eval()
-    A.copy_encoder_block_to_torch_layer(block, layer)
+    AI.copy_encoder_block_to_torch_layer(block, layer)
     x, keep = torch.randn(B, T, D), padding_mask([T, 3], T)
     out = block(x, mask=keep)
     expected = layer(x, src_key_padding_mask=~keep)
@@ -107,7 +108,7 @@ def test_encoder_block_matches_torch_layer(norm_first):
 def test_decoder_block_matches_torch_layer():
     block = A.TransformerDecoderBlock(D, H, FF, activation="relu").eval()
     layer = nn.TransformerDecoderLayer(D, H, FF, dropout=0.0, activation="relu", batch_first=True).eval()
-    A.copy_decoder_block_to_torch_layer(block, layer)
+    AI.copy_decoder_block_to_torch_layer(block, layer)
     x, memory, keep = torch.randn(B, T, D), torch.randn(B, S, D), padding_mask([S, 2], S)
     out = block(x, memory, memory_mask=keep)
     expected = layer(x, memory, tgt_mask=~A.causal_mask(T), memory_key_padding_mask=~keep)
@@ -140,7 +141,7 @@ def test_keras_multihead_attention_matches_pytorch_and_keras_library():
     np.testing.assert_allclose(np.asarray(w), mha.last_weights.numpy(), atol=1e-6)
     lib = keras.layers.MultiHeadAttention(num_heads=H, key_dim=D // H)
     lib(x.numpy(), ctx.numpy())                                                       # build its weights
-    A.copy_attention_to_keras_mha(mha, lib)
+    AI.copy_attention_to_keras_mha(mha, lib)
     keras_mask = np.broadcast_to(keep.numpy()[:, None, :], (B, T, S))                 # (B, Tq, Tk), True = attend
     np.testing.assert_allclose(np.asarray(lib(x.numpy(), ctx.numpy(), attention_mask=keras_mask)), expected,
                                atol=1e-5)

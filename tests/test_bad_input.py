@@ -14,8 +14,11 @@ import torch
 from torch import nn
 
 from utils import attention as A
+from utils import attention_interop as AI
 from utils import bert as B
 from utils import check, cnn, data, device, metrics, plot, profile, regression, rnn, seq2seq, train
+from utils import pretraining as PT
+from utils import wordpiece as WP
 
 torch.manual_seed(0)
 D, H = 16, 4
@@ -246,9 +249,9 @@ ATTENTION = {
                             ValueError, ["mask", "(B, Tk) = (2, 5)", "causal_mask(T)[None, None]"]),
     "keras_ffn_activation": (lambda: A.KerasPositionwiseFeedForward(D, 32, "swish"), ValueError,
                              ["activation", "'gelu'"]),
-    "torch_mha_heads": (lambda: A.copy_attention_to_torch_mha(mha, nn.MultiheadAttention(D, 2)), ValueError,
+    "torch_mha_heads": (lambda: AI.copy_attention_to_torch_mha(mha, nn.MultiheadAttention(D, 2)), ValueError,
                         ["num_heads=4", "same num_heads"]),
-    "torch_layer_sizes": (lambda: A.copy_encoder_block_to_torch_layer(A.TransformerEncoderBlock(D, H, 32),
+    "torch_layer_sizes": (lambda: AI.copy_encoder_block_to_torch_layer(A.TransformerEncoderBlock(D, H, 32),
                                                                       nn.TransformerEncoderLayer(D, H, 64)),
                           ValueError, ["linear1.weight", "nothing was copied"]),
 }
@@ -334,19 +337,19 @@ BERT = {
                                                             torch.zeros(2, dtype=torch.long)),
                                  ValueError, ["mlm_labels", "(M,)"]),
     "load_hf_not_dict": (lambda: B.load_hf_weights(tiny_bert, [1, 2]), TypeError, ["state_dict", "dict"]),
-    "wordpiece_not_str": (lambda: B.wordpiece_tokenize(["un"], {"un"}), TypeError, ["word", "str"]),
-    "train_wordpiece_size": (lambda: B.train_wordpiece(["a b"], 3), ValueError, ["vocab_size", "special tokens"]),
-    "train_wordpiece_string": (lambda: B.train_wordpiece("a b c", 30), TypeError, ["texts", "[text]"]),
-    "segments_length": (lambda: B.split_into_segments([1, 2, 3], 0), ValueError, ["length", ">= 1"]),
-    "nsp_rng": (lambda: B.make_nsp_pairs([[[1]], [[2]]], 0, 8, 2, 3), TypeError, ["rng", "default_rng"]),
-    "nsp_one_document": (lambda: B.make_nsp_pairs([[[1], [2]]], np.random.default_rng(0), 8, 2, 3), ValueError,
+    "wordpiece_not_str": (lambda: WP.wordpiece_tokenize(["un"], {"un"}), TypeError, ["word", "str"]),
+    "train_wordpiece_size": (lambda: WP.train_wordpiece(["a b"], 3), ValueError, ["vocab_size", "special tokens"]),
+    "train_wordpiece_string": (lambda: WP.train_wordpiece("a b c", 30), TypeError, ["texts", "[text]"]),
+    "segments_length": (lambda: PT.split_into_segments([1, 2, 3], 0), ValueError, ["length", ">= 1"]),
+    "nsp_rng": (lambda: PT.make_nsp_pairs([[[1]], [[2]]], 0, 8, 2, 3), TypeError, ["rng", "default_rng"]),
+    "nsp_one_document": (lambda: PT.make_nsp_pairs([[[1], [2]]], np.random.default_rng(0), 8, 2, 3), ValueError,
                          ["two non-empty documents"]),
-    "mask_tokens_prob": (lambda: B.mask_tokens(ids, ids == 0, 4, 50, mask_prob=1.5), ValueError,
+    "mask_tokens_prob": (lambda: PT.mask_tokens(ids, ids == 0, 4, 50, mask_prob=1.5), ValueError,
                          ["mask_prob", "(0, 1)"]),
-    "mask_tokens_mask_id": (lambda: B.mask_tokens(ids, ids == 0, 60, 50), ValueError, ["mask_id", "[0, 49]"]),
-    "mask_tokens_special": (lambda: B.mask_tokens(ids, (ids == 0).long(), 4, 50), ValueError,
+    "mask_tokens_mask_id": (lambda: PT.mask_tokens(ids, ids == 0, 60, 50), ValueError, ["mask_id", "[0, 49]"]),
+    "mask_tokens_special": (lambda: PT.mask_tokens(ids, (ids == 0).long(), 4, 50), ValueError,
                             ["special", "bool"]),
-    "mlm_accuracy_empty": (lambda: B.masked_lm_accuracy(torch.ones(0, 50), torch.zeros(0, dtype=torch.long)),
+    "mlm_accuracy_empty": (lambda: PT.masked_lm_accuracy(torch.ones(0, 50), torch.zeros(0, dtype=torch.long)),
                            ValueError, ["mlm_logits", "M >= 1"]),
     "copy_to_keras_classifier": (lambda: B.copy_bert_to_keras(B.BertForSequenceClassification(B.BertConfig(**tiny)),
                                                               None), TypeError, ["torch_model", "model.bert"]),

@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from utils import bert as B
+from utils import pretraining as PT
+from utils import wordpiece as WP
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # loading by path must never reach for the network
 
@@ -162,26 +164,26 @@ def test_config_validation_and_bad_inputs(tmp_path):
 
 def test_wordpiece_greedy_longest_match():
     vocab = {"un", "unh", "##app", "##appi", "##ness", "##y", "h", "##a"}
-    assert B.wordpiece_tokenize("unhappiness", vocab) == ["unh", "##appi", "##ness"]
-    assert B.wordpiece_tokenize("unhappy", vocab) == ["unh", "##app", "##y"]
-    assert B.wordpiece_tokenize("zebra", vocab) == ["[UNK]"]
-    assert B.wordpiece_tokenize("h" * 101, vocab) == ["[UNK]"]
+    assert WP.wordpiece_tokenize("unhappiness", vocab) == ["unh", "##appi", "##ness"]
+    assert WP.wordpiece_tokenize("unhappy", vocab) == ["unh", "##app", "##y"]
+    assert WP.wordpiece_tokenize("zebra", vocab) == ["[UNK]"]
+    assert WP.wordpiece_tokenize("h" * 101, vocab) == ["[UNK]"]
 
 
 def test_trained_wordpiece_matches_our_encoder_and_template():
     texts = ["the iterator returns the next item", "an iterable object has an iterator method",
              "the generator yields items lazily"] * 20
-    tok = B.train_wordpiece(texts, vocab_size=60)
+    tok = WP.train_wordpiece(texts, vocab_size=60)
     assert [tok.token_to_id(t) for t in B.SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
     vocab = tok.get_vocab()
     for word in ["iterators", "generated", "items"]:
-        assert tok.encode(word, add_special_tokens=False).tokens == B.wordpiece_tokenize(word, vocab)
+        assert tok.encode(word, add_special_tokens=False).tokens == WP.wordpiece_tokenize(word, vocab)
     pair = tok.encode("the item", "an object")
     assert pair.tokens[0] == "[CLS]" and pair.tokens.count("[SEP]") == 2
     first_sep = pair.tokens.index("[SEP]")
     assert pair.type_ids == [0] * (first_sep + 1) + [1] * (len(pair.tokens) - first_sep - 1)
     with pytest.raises(ValueError, match="special tokens"):
-        B.train_wordpiece(texts, vocab_size=5)
+        WP.train_wordpiece(texts, vocab_size=5)
 
 
 def test_mask_tokens_proportions_and_specials():
@@ -189,24 +191,24 @@ def test_mask_tokens_proportions_and_specials():
     special = torch.zeros_like(ids, dtype=torch.bool)
     special[:, 0] = special[:, -1] = True
     g = torch.Generator().manual_seed(0)
-    corrupted, masked, labels = B.mask_tokens(ids, special, mask_id=4, vocab_size=100, generator=g, num_special=5)
+    corrupted, masked, labels = PT.mask_tokens(ids, special, mask_id=4, vocab_size=100, generator=g, num_special=5)
     assert not masked[special].any()
     assert abs(masked.float().sum() / (~special).sum() - 0.15) < 0.01
     chosen = corrupted[masked]
     assert abs((chosen == 4).float().mean() - 0.8) < 0.02
     assert abs((chosen == ids[masked]).float().mean() - 0.1) < 0.02
     assert torch.equal(corrupted[~masked], ids[~masked])
-    assert torch.equal(labels[masked], ids[masked]) and (labels[~masked] == B.IGNORE_INDEX).all()
+    assert torch.equal(labels[masked], ids[masked]) and (labels[~masked] == PT.IGNORE_INDEX).all()
     with pytest.raises(ValueError, match="mask_prob"):
-        B.mask_tokens(ids, special, 4, 100, mask_prob=1.5)
+        PT.mask_tokens(ids, special, 4, 100, mask_prob=1.5)
     with pytest.raises(ValueError, match="bool tensor"):
-        B.mask_tokens(ids, special.long(), 4, 100)
+        PT.mask_tokens(ids, special.long(), 4, 100)
 
 
 def test_nsp_pairs_layout_and_labels():
-    docs = [B.split_into_segments(list(range(10, 40)), 5), B.split_into_segments(list(range(50, 80)), 5)]
+    docs = [PT.split_into_segments(list(range(10, 40)), 5), PT.split_into_segments(list(range(50, 80)), 5)]
     assert len(docs[0]) == 6 and docs[0][1] == [15, 16, 17, 18, 19]
-    ids, types, is_next = B.make_nsp_pairs(docs, np.random.default_rng(0), max_len=16, cls_id=2, sep_id=3)
+    ids, types, is_next = PT.make_nsp_pairs(docs, np.random.default_rng(0), max_len=16, cls_id=2, sep_id=3)
     assert ids.shape == types.shape == (10, 16) and set(is_next) <= {0, 1} and 0 < is_next.mean() < 1
     for row, seg, nxt in zip(ids, types, is_next, strict=True):
         assert row[0] == 2 and row[6] == 3 and row[12] == 3 and (row[13:] == 0).all()
@@ -215,14 +217,14 @@ def test_nsp_pairs_layout_and_labels():
         same_doc = (a[0] < 50) == (b[0] < 50)
         assert same_doc == bool(nxt) and (not nxt or b[0] == a[0] + 5)
     with pytest.raises(ValueError, match="exceeds max_len"):
-        B.make_nsp_pairs(docs, np.random.default_rng(0), max_len=10, cls_id=2, sep_id=3)
+        PT.make_nsp_pairs(docs, np.random.default_rng(0), max_len=10, cls_id=2, sep_id=3)
     with pytest.raises(ValueError, match="two non-empty documents"):
-        B.make_nsp_pairs(docs[:1], np.random.default_rng(0), max_len=16, cls_id=2, sep_id=3)
+        PT.make_nsp_pairs(docs[:1], np.random.default_rng(0), max_len=16, cls_id=2, sep_id=3)
 
 
 def test_masked_lm_accuracy():
     logits = torch.tensor([[0.0, 2.0], [3.0, 1.0], [0.0, 1.0]])
-    assert B.masked_lm_accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
+    assert PT.masked_lm_accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
 
 
 def test_keras_bert_equals_pytorch_bert():

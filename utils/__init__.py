@@ -5,8 +5,11 @@ The map of the package:
   ``metrics`` (accuracy, precision/recall, exact match, BLEU), ``mlp`` (activations, a teaching autograd engine,
   initialisation, the MLP and its Keras twin), ``optim`` (optimisers and learning-rate schedules from their
   formulas, the learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention,
-  masks, positions, Transformer blocks and their Keras twins), ``seq2seq`` (the date task, vocabularies, the two
-  translators, decoding), ``bert``, ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, KV cache, decoding rules,
+  masks, positions, Transformer blocks and their Keras twins) with ``attention_interop`` (the same weights copied
+  into ``torch.nn``'s and Keras' own attention layers, to check ours against theirs), ``seq2seq`` (the date task,
+  vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss, loading real
+  weights, its Keras twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data: segments,
+  next-sentence pairs, masking), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, KV cache, decoding rules,
   bits per byte, n-gram baseline), ``distributed`` (training large models: memory accounting, gradient
   accumulation, a ring all-reduce, the ``torchrun`` launcher) with ``ddp_train``, the script chapter 8 runs
   under ``torchrun -m utils.ddp_train``.
