@@ -258,3 +258,44 @@ def test_keras_encoder_block_in_a_functional_model_receives_the_embedding_mask()
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(explicit), atol=1e-6)
     unmasked = block(vectors)
     assert np.abs(np.asarray(unmasked)[1, :3] - np.asarray(explicit)[1, :3]).max() > 1e-4  # the mask mattered
+
+
+def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answers():
+    import math
+
+    from utils.check import check_answer
+
+    D, F_ = 96, 384
+    params = A.exercise_reference("encoder_block_params")
+    check_answer(4 * D * D + 4 * D + 2 * D * F_ + F_ + D + 4 * D, params)
+    with pytest.raises(AssertionError):  # the two layer norms forgotten
+        check_answer(4 * D * D + 4 * D + 2 * D * F_ + F_ + D, params)
+    mask = A.exercise_reference("combined_mask")
+    real = torch.arange(4)[None, :] < torch.tensor([4, 2])[:, None]
+    check_answer(A.causal_mask(4)[None] & real[:, None, :], mask)
+    with pytest.raises(AssertionError):  # padding masked on the query axis instead of the key axis
+        check_answer(A.causal_mask(4)[None] & real[:, :, None], mask)
+    check_answer(2 * 12 * 256 * 256 * 4 / 2**20, A.exercise_reference("attention_mib"))
+    with pytest.raises(AssertionError):  # megabytes (10**6) instead of MiB
+        check_answer(2 * 12 * 256 * 256 * 4 / 1e6, A.exercise_reference("attention_mib"))
+    bleu = A.exercise_reference("bleu2")
+    check_answer(math.exp(1 - 6 / 5) * math.sqrt(1.0 * 3 / 4), bleu)
+    with pytest.raises(AssertionError):  # the brevity penalty forgotten
+        check_answer(math.sqrt(1.0 * 3 / 4), bleu)
+
+    def factory():
+        return seq2seq.Seq2SeqTransformer(12, 12, 8, d_model=8, num_heads=2, d_ff=16, num_encoder_layers=1,
+                                          num_decoder_layers=1)
+
+    def train(model, steps):  # stands in for training: the "accuracy" is what is left of the positions
+        return 0.0, float(model.positions.abs().sum()) + steps
+    check_answer(5.0, A.exercise_reference("no_positions", model_factory=factory, train=train, steps=5))
+    with pytest.raises(AssertionError):  # the positions left in
+        check_answer(train(factory(), 5)[1], A.exercise_reference("no_positions", model_factory=factory,
+                                                                  train=train, steps=5))
+    with pytest.raises(ValueError, match="name must be one of"):
+        A.exercise_reference("bleu4")
+    with pytest.raises(TypeError, match="no_positions"):
+        A.exercise_reference("no_positions", model_factory=factory)
+    with pytest.raises(TypeError, match="no_positions"):
+        A.exercise_reference("bleu2", steps=3)

@@ -148,3 +148,48 @@ def test_clear_errors():
         rnn.make_windows(np.arange(5.0), 5)
     with pytest.raises(ValueError, match="temperature"):
         rnn.sample(rnn.CharLM(3, 2, 2), rnn.CharVocab("ab"), "a", 3, temperature=0)
+
+
+def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answers():
+    from utils.check import check_answer
+
+    counts = rnn.exercise_reference("lstm_counts")
+    check_answer([4 * 20 * 30 + 8 * 20, 4 * 20 * 30 + 4 * 20], counts)
+    with pytest.raises(AssertionError):  # one bias vector in PyTorch too
+        check_answer([4 * 20 * 30 + 4 * 20, 4 * 20 * 30 + 4 * 20], counts)
+
+    rng = np.random.default_rng(0)
+    B, T, D, H = 2, 3, 4, 5
+    x = rng.normal(size=(B, T, D)).astype(np.float32)
+    kernel, recurrent = rng.normal(scale=0.5, size=(D, 3 * H)), rng.normal(scale=0.5, size=(H, 3 * H))
+    bias = rng.normal(scale=0.1, size=3 * H)
+
+    def gru_numpy(reset_before):  # Keras gate blocks z | r | h
+        h = np.zeros((B, H))
+        for t in range(T):
+            x_part = x[:, t] @ kernel + bias
+            z = 1 / (1 + np.exp(-(x_part[:, :H] + h @ recurrent[:, :H])))
+            r = 1 / (1 + np.exp(-(x_part[:, H:2 * H] + h @ recurrent[:, H:2 * H])))
+            recur = (r * h) @ recurrent[:, 2 * H:] if reset_before else r * (h @ recurrent[:, 2 * H:])
+            h = z * h + (1 - z) * np.tanh(x_part[:, 2 * H:] + recur)
+        return h
+
+    state = rnn.exercise_reference("gru_reset_before", x=x, weights=[kernel, recurrent, bias])
+    check_answer(gru_numpy(True), state, atol=1e-5, rtol=1e-5)
+    with pytest.raises(AssertionError):  # the reset gate applied after the recurrent product (PyTorch's GRU)
+        check_answer(gru_numpy(False), state, atol=1e-5, rtol=1e-5)
+
+    torch_gru = nn.GRU(D, H, batch_first=True)
+    keras_weights = rnn.torch_to_keras_weights("gru", torch_gru)
+    outputs = rnn.exercise_reference("keras_gru_outputs", x=torch.from_numpy(x), weights=keras_weights)
+    check_answer(torch_gru(torch.from_numpy(x))[0], outputs, atol=1e-5, rtol=1e-5)
+    swapped = nn.GRU(D, H, batch_first=True)  # gates copied without the r | z <-> z | r reordering
+    with torch.no_grad():
+        for p_swapped, p in zip(swapped.parameters(), torch_gru.parameters(), strict=True):
+            p_swapped.copy_(torch.cat([p[H:2 * H], p[:H], p[2 * H:]]))
+    with pytest.raises(AssertionError):
+        check_answer(swapped(torch.from_numpy(x))[0], outputs, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="name must be one of"):
+        rnn.exercise_reference("lstm_state")
+    with pytest.raises(TypeError, match="needs x"):
+        rnn.exercise_reference("gru_reset_before", x=x)

@@ -180,6 +180,47 @@ class MultiHeadAttention(nn.Module):
         return self.output(heads)
 
 
+EXERCISES = ("encoder_block_params", "combined_mask", "attention_mib", "bleu2", "no_positions")
+
+
+def exercise_reference(name: str, model_factory=None, train=None, steps=None):
+    """Expected answer of chapter 5's exercise ``name`` (one of :data:`EXERCISES`), from PyTorch's own layers
+    and helpers, independently of the learner's formulas, so the notebook's check cell does not display how.
+
+    encoder_block_params: parameters of ``nn.TransformerEncoderLayer(96, 6, 384)`` (int).
+    combined_mask: (2, 4, 4) bool, True where query i may attend to key j, for lengths 4 and 2 padded to 4.
+    attention_mib: MiB of the float32 weights (2, 12, 256, 256) that ``scaled_dot_product_attention`` returns.
+    bleu2: BLEU-2 of "on the mat the cat" against "the cat is on the mat" by ``utils.metrics.bleu``.
+    no_positions: the ablation re-run: ``model_factory()`` with its ``positions`` buffer zeroed, trained by
+    ``train(model, steps)``, whose result's second item (the generated character accuracy) is returned.
+    """
+    if name not in EXERCISES:
+        raise ValueError(f"name must be one of {', '.join(EXERCISES)}, got {name!r}")
+    given = [model_factory is not None, train is not None, steps is not None]
+    if any(given) != (name == "no_positions") or (name == "no_positions" and not all(given)):
+        raise TypeError("model_factory, train and steps are the inputs of exercise 'no_positions' (all three), "
+                        f"of no other; got them for {name!r}")
+    if name == "encoder_block_params":
+        return sum(p.numel() for p in nn.TransformerEncoderLayer(96, 6, 384).parameters())
+    if name == "combined_mask":
+        forbidden_future = nn.Transformer.generate_square_subsequent_mask(4) == -torch.inf  # (T, T) True = forbidden
+        padding = torch.tensor([[False] * 4, [False, False, True, True]])                  # (B, T) True = padding
+        return ~(forbidden_future[None] | padding[:, None, :])
+    if name == "attention_mib":
+        q = torch.randn(2, 12, 256, 64)
+        weights = scaled_dot_product_attention(q, q, q)[1]
+        return weights.element_size() * weights.nelement() / 2**20
+    if name == "bleu2":
+        from .metrics import bleu
+
+        return bleu(["on the mat the cat".split()], ["the cat is on the mat".split()], max_n=2)
+    check.positive_int("steps", steps)
+    model = model_factory()
+    with torch.no_grad():
+        model.positions.zero_()  # the same input at every position: attention cannot tell them apart
+    return train(model, steps)[1]
+
+
 def _check_heads(d_model, num_heads, dropout) -> None:
     check.positive_int("d_model", d_model)
     check.positive_int("num_heads", num_heads)
