@@ -9,8 +9,9 @@ The map of the package:
   copied into ``torch.nn``'s and Keras' own attention layers, to check ours against theirs), ``seq2seq`` (the date
   task, vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss, loading
   real weights, its Keras twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data:
-  segments, next-sentence pairs, masking), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, GPT-2 weights, bits per
-  byte, n-gram baseline), ``decoding`` (KV cache, logits filters, generation), ``distributed`` (training large
+  segments, next-sentence pairs, masking), ``sentiment`` (the sentiment task chapters 6 and 9 share and its
+  full-profile checkpoint), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, GPT-2 weights, bits per byte,
+  n-gram baseline), ``decoding`` (KV cache, logits filters, generation), ``distributed`` (training large
   models: memory accounting, gradient accumulation, a ring all-reduce, the ``torchrun`` launcher) with
   ``ddp_train``, the script chapter 8 runs under ``torchrun -m utils.ddp_train``; then shipping a model: ``deploy``
   (a standard model folder, ``TextClassifier.predict``, fixed-step fine-tuning), ``lora`` (LoRA layers, = ``peft``,
