@@ -502,6 +502,8 @@ DEPLOY = {
                             ["weight"]),
     "dequantize_float": (lambda: quantize.dequantize(torch.ones(2, 2), torch.ones(2, 1)), TypeError, ["q", "int8"]),
     "quantize_skip_str": (lambda: quantize.quantize_linears(nn.Sequential(LINEAR), skip="x"), TypeError, ["skip"]),
+    "dynamic_int8_skip_str": (lambda: quantize.dynamic_int8(nn.Sequential(LINEAR), skip="x"), TypeError, ["skip"]),
+    "deploy_exercise_unknown": (lambda: deploy.exercise_reference("nope"), ValueError, ["name", "error_budget"]),
     "export_float_ids": (lambda: export_.export_onnx(LINEAR, "x.onnx", torch.ones(2, 3)), TypeError,
                          ["example_ids", "integer"]),
     "onnx_session_missing": (lambda: export_.onnx_session("no/such.onnx"), FileNotFoundError, ["export_onnx"]),

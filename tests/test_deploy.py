@@ -134,6 +134,25 @@ def test_per_channel_int8_matches_torch_and_keeps_its_error_budget():
         Q.quantize_per_channel(w, axis=2)
 
 
+def test_dynamic_int8_uses_per_channel_scales_and_skips_the_head():
+    import torch.ao.nn.quantized.dynamic as dynamic
+
+    model = B.BertForSequenceClassification(TINY, num_labels=2).eval()
+    quantized = Q.dynamic_int8(model)
+    layers = {n: m for n, m in quantized.named_modules() if isinstance(m, dynamic.Linear)}
+    ours = Q.quantize_linears(B.BertForSequenceClassification(TINY, num_labels=2))
+    assert sorted(layers) == sorted(ours) and "classifier" not in layers
+    assert {m.weight().qscheme() for m in layers.values()} == {torch.per_channel_affine}
+    ids = torch.randint(5, 100, (2, 6))
+    with torch.inference_mode():
+        assert_close(quantized(ids), model(ids), atol=0.05)
+
+
+def test_exercise_references():
+    assert D.exercise_reference("lora_params_bert_base") == 12 * 2 * 8 * (768 + 768)
+    assert abs(D.exercise_reference("error_budget") - 1.27 / 127 / 2) < 1e-6
+
+
 def test_onnx_export_equals_pytorch_and_fixed_shapes_refuse_other_batches(tmp_path):
     from utils.export import export_onnx, onnx_session
 

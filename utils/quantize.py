@@ -75,14 +75,22 @@ def quantize_linears(model: nn.Module, skip=("classifier",)) -> list[str]:
     return names
 
 
-def dynamic_int8(model: nn.Module) -> nn.Module:
-    """PyTorch's dynamic int8 quantisation of every ``nn.Linear`` (a quantised copy; ``model`` is unchanged).
+def dynamic_int8(model: nn.Module, skip=("classifier",)) -> nn.Module:
+    """PyTorch's dynamic int8 quantisation of every ``nn.Linear`` whose name does not start with one of ``skip``
+    (a quantised copy; ``model`` is unchanged), with symmetric **per-channel** weight scales
+    (``per_channel_dynamic_qconfig``): the same layers and the same kind of scales as :func:`quantize_linears`,
+    so the two differ only in how they multiply.
 
     ``torch.ao.quantization`` is deprecated in favour of the separate ``torchao`` package; its deprecation
     warning is silenced here because this course pins torch and the function still works in that version."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(skip, str):
+        raise TypeError(f"skip must be a tuple of name prefixes such as ('classifier',), got the str {skip!r}")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        qconfig = torch.ao.quantization.per_channel_dynamic_qconfig
+        spec = {n: qconfig for n, m in model.named_modules()
+                if isinstance(m, nn.Linear) and not n.startswith(tuple(skip))}
+        return torch.ao.quantization.quantize_dynamic(model, spec, dtype=torch.qint8)
