@@ -1,6 +1,6 @@
 """From a trained classifier to something others can use: a standard model folder (config, safetensors weights
 under Hugging Face's names, tokenizer, model card), a ``predict`` that batches and pads, and the offline data and
-short fine-tuning run the deployment chapter starts from.
+short fine-tuning run the deployment chapter starts from (its data: :mod:`utils.sentiment`).
 
 Shape legend
     N   number of texts
@@ -17,7 +17,6 @@ from torch import nn
 
 from . import _validate as check
 from .bert import HF_BLOCK_NAMES, BertForSequenceClassification, from_pretrained
-from .sentiment import bert_base_uncased, sst2_sentences, vader_words  # noqa: F401  (chapter 9 calls them as D.*)
 
 _COURSE_TO_HF = {course: hf for hf, course in HF_BLOCK_NAMES.items()}
 CARD_TEMPLATE = """# {name}
