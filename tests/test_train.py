@@ -39,6 +39,22 @@ def test_fit_learns_and_returns_history():
     assert history["val_loss"][-1] < before["loss"] / 2 and history["val_metric"][-1] > 0.9
 
 
+def test_fit_refreshes_its_progress_bar_at_most_once_a_second(capsys):
+    # A bar refreshed every 0.1 s floods a notebook's output channel in a long cell (nbval then times out).
+    import time
+
+    from utils.data import BAR_SECONDS
+
+    X = torch.randn(4000, 4)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, (X[:, 0] > 0).long()), batch_size=1)
+    model, opt = new_model()
+    t0 = time.perf_counter()
+    fit(model, loader, nn.CrossEntropyLoss(), opt, epochs=1, metric=None)
+    seconds = time.perf_counter() - t0
+    refreshes = capsys.readouterr().err.count("\r")
+    assert refreshes <= seconds / BAR_SECONDS + 3, f"{refreshes} refreshes in {seconds:.1f} s"
+
+
 def test_resume_continues_the_same_run(tmp_path):
     train, _ = make_problem()
     model, opt = new_model()

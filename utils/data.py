@@ -43,6 +43,11 @@ import zipfile
 
 from tqdm.auto import tqdm
 
+# Seconds between progress-bar refreshes. A notebook bar sends a few messages per refresh; thousands of them queued
+# during one long cell overflow the kernel's output channel, which then drops the cell's final "idle" message (nbval
+# fails with "Timeout ... waiting for output"). One refresh a second keeps a ten-minute cell under a thousand.
+BAR_SECONDS = 1.0
+
 TIMEOUT = 30.0  # seconds: for connecting and for each read; a stalled server fails instead of hanging
 CHUNK = 1 << 20  # bytes read and hashed at a time
 URL_SCHEMES = ("http", "https", "file")
@@ -153,7 +158,7 @@ def _fetch(url: str, dest: pathlib.Path, sha256: str, desc: str, progress: bool)
             expected_size = int(length) if length and length.isdigit() else None
             digest, received = hashlib.sha256(), 0
             with tqdm(total=expected_size, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
-                      disable=not progress) as bar:
+                      disable=not progress, mininterval=BAR_SECONDS) as bar:
                 while chunk := response.read(CHUNK):
                     f.write(chunk)
                     digest.update(chunk)

@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import _validate as check
+from .data import BAR_SECONDS
 from .device import mixed_precision_dtype
 
 
@@ -233,7 +234,8 @@ def fit(model, train_loader, loss_fn, optimizer, epochs: int, device="cpu", val_
             scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng"])  # same shuffling as an uninterrupted run
         history, start = state["history"], state["epoch"]
-    bar = tqdm(total=(epochs - start) * len(train_loader), disable=not progress, desc="training", unit="batch")
+    bar = tqdm(total=(epochs - start) * len(train_loader), disable=not progress, desc="training", unit="batch",
+               mininterval=BAR_SECONDS)
     writer = None  # created after the first epoch, so that a call that fails early writes no event file
     for epoch in range(start, epochs):
         model.train()
