@@ -82,3 +82,16 @@ def test_setup_limits_threads_and_reports(capsys, monkeypatch):
     # true float32 on every GPU generation, so that the cross-framework checks hold there too
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     assert not tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+def test_torch_threads_sets_and_restores_also_after_an_error():
+    before = torch.get_num_threads()
+    with device.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError, match="inside"), device.torch_threads(1):
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"), device.torch_threads(0):
+        pass
+    assert torch.get_num_threads() == before

@@ -82,6 +82,19 @@ def test_generate_greedy_equals_transformers_also_with_left_padding():
         assert torch.equal(D.generate(ours, prompt, 8, attention_mask=mask, use_cache=use_cache), expected)
 
 
+def test_generate_past_the_context_slides_a_window_of_the_last_context_length_tokens():
+    model = G.GPT(G.GPTConfig(vocab_size=61, context_length=8, d_model=32, num_heads=4, num_layers=2)).eval()
+    prompt = torch.randint(0, 61, (2, 5))
+    expected = prompt
+    with torch.no_grad():
+        for _ in range(12):  # by hand: the model reads at most its last 8 tokens, at positions 0..7
+            expected = torch.cat([expected, model(expected[:, -8:])[:, -1].argmax(-1, keepdim=True)], dim=1)
+    for use_cache in (True, False):
+        assert torch.equal(D.generate(model, prompt, 12, use_cache=use_cache), expected)
+    long_prompt = torch.randint(0, 61, (1, 11))  # a prompt longer than the context is read by its last 8 tokens
+    assert torch.equal(D.generate(model, long_prompt, 3)[:, 11:], D.generate(model, long_prompt[:, 3:], 3)[:, 8:])
+
+
 def test_filters_equal_transformers_processors():
     from transformers import (
         RepetitionPenaltyLogitsProcessor,

@@ -128,6 +128,8 @@ def generate(model: GPT, input_ids, max_new_tokens: int, attention_mask=None, us
     Each step: logits of the last position -> repetition penalty -> (sampling only) temperature, top-k, top-p
     -> arg-max (greedy) or a draw from the softmax. Batched prompts of different lengths are *left*-padded, with
     ``attention_mask`` (B, T) marking real tokens. ``use_cache=False`` recomputes the whole sequence each step.
+    Past the model's ``context_length`` the model sees the last ``context_length`` tokens: the window slides by one
+    token a step and the cache starts afresh, because learned positions cannot be shifted inside it.
     """
     if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
@@ -136,14 +138,20 @@ def generate(model: GPT, input_ids, max_new_tokens: int, attention_mask=None, us
     mask = torch.ones_like(ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
     if mask.shape != ids.shape:
         raise ValueError(f"attention_mask must have the shape of input_ids {tuple(ids.shape)}, got {tuple(mask.shape)}")
+    window = model.config.context_length
+    start = fed = max(0, ids.shape[1] - window)  # first column the model sees; columns already in the cache
     cache = KVCache() if use_cache else None
-    positions = positions_from_mask(mask)
-    step_ids, step_positions = ids, positions
     for _ in range(max_new_tokens):
+        if ids.shape[1] - start > window:  # the window is full: slide it and rebuild the cache from scratch
+            start = fed = ids.shape[1] - window
+            cache = KVCache() if use_cache else None
+        window_mask = mask[:, start:]
+        positions = positions_from_mask(window_mask)                                   # (B, T_window)
         if use_cache:
-            logits = model(step_ids, mask, step_positions, cache)[:, -1]                # (B, V)
+            logits = model(ids[:, fed:], window_mask, positions[:, fed - start:], cache)[:, -1]  # (B, V)
+            fed = ids.shape[1]
         else:
-            logits = model(ids, mask, positions)[:, -1]
+            logits = model(ids[:, start:], window_mask, positions)[:, -1]
         if repetition_penalty is not None:
             logits = apply_repetition_penalty(logits, ids, repetition_penalty)
         if do_sample:
@@ -151,10 +159,7 @@ def generate(model: GPT, input_ids, max_new_tokens: int, attention_mask=None, us
             next_id = torch.multinomial(probs, 1, generator=generator)                  # (B, 1)
         else:
             next_id = logits.argmax(dim=-1, keepdim=True)                               # (B, 1)
-        next_position = positions[:, -1:] + 1
         ids = torch.cat([ids, next_id], dim=1)
         mask = torch.cat([mask, torch.ones_like(next_id, dtype=torch.bool)], dim=1)
-        positions = torch.cat([positions, next_position], dim=1)
-        step_ids, step_positions = next_id, next_position
     return ids
 

@@ -162,6 +162,26 @@ def configure_torch(threads: int) -> None:
         pass
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """PyTorch runs on ``threads`` intra-op threads inside the ``with`` block; the previous number comes back after.
+
+    For work made of many tiny operations (generating one token at a time), where handing each operation out to
+    sleeping threads can cost more than it saves.
+    """
+    import torch
+
+    from ._validate import positive_int
+
+    positive_int("threads", threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def configure_tensorflow(threads: int, use_gpu: bool) -> None:
     """TensorFlow: the same thread budget, GPU memory grown on demand, hidden when ``use_gpu`` is False."""
     from ._validate import positive_int
