@@ -186,3 +186,17 @@ def test_keras_twin_has_equal_logits():
     with torch.no_grad():
         expected = model(ids)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(keras_model(ids.numpy())), expected, atol=1e-5)
+
+
+def test_to_hf_model_is_the_inverse_of_from_hf_model():
+    ours = G.GPT(TINY).eval()
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # every tensor non-trivial, so a transposed or swapped one shows
+    hf = G.to_hf_model(ours)
+    ids = torch.randint(0, 61, (2, 11))
+    with torch.no_grad():
+        np.testing.assert_allclose(hf(ids).logits, ours(ids), atol=1e-5)
+    back = G.from_hf_model(hf).state_dict()
+    for name, tensor in ours.state_dict().items():
+        assert torch.equal(back[name], tensor), name

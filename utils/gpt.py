@@ -200,6 +200,12 @@ def flat_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 
 
 # ---------------------------------------------------------------------------------- GPT-2 weights in
+# GPT-2's names for a block's layers -> ours (the attention's packed c_attn is split by hand)
+GPT2_LINEARS = {"attn.c_proj": "attention.output", "mlp.c_fc": "feed_forward.dense_in",
+                "mlp.c_proj": "feed_forward.dense_out"}
+GPT2_NORMS = {"ln_1": "attention_norm", "ln_2": "feed_forward_norm"}
+
+
 def gpt2_to_course_state_dict(state_dict: dict, num_layers: int) -> dict:
     """Rename (and reshape) a Hugging Face / OpenAI GPT-2 state dict to :class:`GPT`'s names.
 
@@ -223,12 +229,10 @@ def gpt2_to_course_state_dict(state_dict: dict, num_layers: int) -> dict:
         qb, kb, vb = sd[g + "attn.c_attn.bias"].chunk(3)
         for name, w, b in (("query", q, qb), ("key", k, kb), ("value", v, vb)):
             out[c + f"attention.{name}.weight"], out[c + f"attention.{name}.bias"] = w, b
-        pairs = {"attn.c_proj": "attention.output", "mlp.c_fc": "feed_forward.dense_in",
-                 "mlp.c_proj": "feed_forward.dense_out"}
-        for theirs, ours in pairs.items():
+        for theirs, ours in GPT2_LINEARS.items():
             out[c + ours + ".weight"] = sd[g + theirs + ".weight"].t()                 # Conv1D (in, out) -> (out, in)
             out[c + ours + ".bias"] = sd[g + theirs + ".bias"]
-        for theirs, ours in (("ln_1", "attention_norm"), ("ln_2", "feed_forward_norm")):
+        for theirs, ours in GPT2_NORMS.items():
             out[c + ours + ".weight"], out[c + ours + ".bias"] = sd[g + theirs + ".weight"], sd[g + theirs + ".bias"]
     return out
 
@@ -263,6 +267,40 @@ def from_hf_model(hf_model) -> GPT:
     model = GPT(GPTConfig.from_hf(hf_model.config))
     load_gpt2_weights(model, hf_model.state_dict())
     return model.eval()
+
+
+def to_hf_model(model: GPT):
+    """A ``transformers.GPT2LMHeadModel`` carrying ``model``'s weights: the inverse of :func:`from_hf_model`.
+
+    Our names mapped back, each ``nn.Linear`` weight (out, in) transposed to ``Conv1D``'s (in, out), and W_q, W_k,
+    W_v packed into one ``c_attn``; the output layer stays tied to the token table, as in GPT-2.
+    """
+    import transformers
+
+    c = model.config
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
+        vocab_size=c.vocab_size, n_positions=c.context_length, n_embd=c.d_model, n_layer=c.num_layers,
+        n_head=c.num_heads, n_inner=c.d_ff, layer_norm_epsilon=c.layer_norm_eps,
+        activation_function={"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[c.activation],
+        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=None))
+    own = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    sd = {"wte.weight": own["token_embedding.weight"], "wpe.weight": own["position_embedding.weight"],
+          "ln_f.weight": own["final_norm.weight"], "ln_f.bias": own["final_norm.bias"]}
+    for i in range(c.num_layers):
+        g, b = f"h.{i}.", f"blocks.{i}."
+        qkv = [f"{b}attention.{name}" for name in ("query", "key", "value")]
+        sd[g + "attn.c_attn.weight"] = torch.cat([own[n + ".weight"] for n in qkv]).t()  # (D, 3 D), (in, out)
+        sd[g + "attn.c_attn.bias"] = torch.cat([own[n + ".bias"] for n in qkv])
+        for theirs, ours in GPT2_LINEARS.items():
+            sd[g + theirs + ".weight"] = own[b + ours + ".weight"].t()                # (out, in) -> Conv1D (in, out)
+            sd[g + theirs + ".bias"] = own[b + ours + ".bias"]
+        for theirs, ours in GPT2_NORMS.items():
+            sd[g + theirs + ".weight"], sd[g + theirs + ".bias"] = own[b + ours + ".weight"], own[b + ours + ".bias"]
+    report = hf.transformer.load_state_dict(sd, strict=False)
+    missing = [k for k in report.missing_keys if not k.endswith(("attn.bias", "attn.masked_bias"))]
+    if missing or report.unexpected_keys:
+        raise RuntimeError(f"GPT-2 names not matched: missing {missing}, unexpected {report.unexpected_keys}")
+    return hf.eval()
 
 
 # ---------------------------------------------------------------------------------- measuring models
