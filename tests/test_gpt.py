@@ -200,3 +200,22 @@ def test_to_hf_model_is_the_inverse_of_from_hf_model():
     back = G.from_hf_model(hf).state_dict()
     for name, tensor in ours.state_dict().items():
         assert torch.equal(back[name], tensor), name
+
+
+def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answers():
+    from utils.check import check_answer
+
+    logits = torch.randn(4, 61) * 3
+    probs = logits.softmax(-1)
+    kept = D.exercise_reference("min_p_kept", logits)
+    check_answer(probs >= 0.1 * probs.max(-1, keepdim=True).values, kept)
+    with pytest.raises(AssertionError):  # the threshold applied to logits instead of probabilities
+        check_answer(logits >= 0.1 * logits.max(-1, keepdim=True).values, kept)
+    top = D.exercise_reference("top_k_probs", logits)
+    check_answer(D.sampling_distribution(logits[:1], temperature=0.5, top_k=5)[0], top)
+    with pytest.raises(AssertionError):  # the temperature forgotten
+        check_answer(D.sampling_distribution(logits[:1], temperature=1.0, top_k=5)[0], top)
+    with pytest.raises(ValueError, match="name must be one of"):
+        D.exercise_reference("beam", logits)
+    with pytest.raises(ValueError, match="logits must be"):
+        D.exercise_reference("min_p_kept", logits[0])

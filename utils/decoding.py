@@ -163,3 +163,28 @@ def generate(model: GPT, input_ids, max_new_tokens: int, attention_mask=None, us
         mask = torch.cat([mask, torch.ones_like(next_id, dtype=torch.bool)], dim=1)
     return ids
 
+
+
+# ------------------------------------------------------------------------------------------ exercises
+EXERCISES = ("min_p_kept", "top_k_probs")
+
+
+def exercise_reference(name: str, logits: torch.Tensor) -> torch.Tensor:
+    """Expected answer of chapter 7's exercise ``name`` (one of :data:`EXERCISES`) for ``logits`` (B, V), from
+    ``transformers``' own logits processors, independently of the learner's formula, so the check cell does not
+    display how.
+
+    min_p_kept: (B, V) bool, the tokens ``MinPLogitsWarper(0.1)`` keeps.
+    top_k_probs: (V,) the distribution sampling draws from for ``logits[0]`` with temperature 0.5, then top-k 5.
+    """
+    from transformers import MinPLogitsWarper, TemperatureLogitsWarper, TopKLogitsWarper
+
+    if name not in EXERCISES:
+        raise ValueError(f"name must be one of {', '.join(EXERCISES)}, got {name!r}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ValueError(f"logits must be a (B, V) tensor, got {getattr(logits, 'shape', type(logits).__name__)}")
+    no_history = torch.zeros(len(logits), 1, dtype=torch.long)  # these processors do not read the history
+    if name == "min_p_kept":
+        return torch.isfinite(MinPLogitsWarper(0.1)(no_history, logits.clone()))
+    cooled = TemperatureLogitsWarper(0.5)(no_history[:1], logits[:1].clone())
+    return TopKLogitsWarper(5)(no_history[:1], cooled).softmax(dim=-1)[0]
