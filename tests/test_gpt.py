@@ -193,6 +193,7 @@ def test_to_hf_model_is_the_inverse_of_from_hf_model():
     with torch.no_grad():
         for p in ours.parameters():
             p.add_(torch.randn_like(p) * 0.1)  # every tensor non-trivial, so a transposed or swapped one shows
+    assert G.GPTConfig.from_hf(TINY.to_hf()) == TINY
     hf = G.to_hf_model(ours)
     ids = torch.randint(0, 61, (2, 11))
     with torch.no_grad():

@@ -164,7 +164,6 @@ def generate(model: GPT, input_ids, max_new_tokens: int, attention_mask=None, us
     return ids
 
 
-
 # ------------------------------------------------------------------------------------------ exercises
 EXERCISES = ("min_p_kept", "top_k_probs")
 

@@ -69,6 +69,18 @@ class GPTConfig:
                    d_ff=hf_config.n_inner or 4 * hf_config.n_embd, dropout=0.0,
                    layer_norm_eps=hf_config.layer_norm_epsilon, activation=act[hf_config.activation_function])
 
+    def to_hf(self):
+        """The matching ``transformers.GPT2Config`` (dropout off, no end-of-text token): the inverse of
+        :meth:`from_hf`."""
+        import transformers
+
+        act = {"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}  # from_hf's map, read backwards
+        return transformers.GPT2Config(
+            vocab_size=self.vocab_size, n_positions=self.context_length, n_embd=self.d_model, n_layer=self.num_layers,
+            n_head=self.num_heads, n_inner=self.d_ff, layer_norm_epsilon=self.layer_norm_eps,
+            activation_function=act[self.activation], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            bos_token_id=0, eos_token_id=None)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -278,11 +290,7 @@ def to_hf_model(model: GPT):
     import transformers
 
     c = model.config
-    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(
-        vocab_size=c.vocab_size, n_positions=c.context_length, n_embd=c.d_model, n_layer=c.num_layers,
-        n_head=c.num_heads, n_inner=c.d_ff, layer_norm_epsilon=c.layer_norm_eps,
-        activation_function={"gelu_tanh": "gelu_new", "gelu": "gelu", "relu": "relu"}[c.activation],
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=0, eos_token_id=None))
+    hf = transformers.GPT2LMHeadModel(c.to_hf())
     own = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     sd = {"wte.weight": own["token_embedding.weight"], "wpe.weight": own["position_embedding.weight"],
           "ln_f.weight": own["final_norm.weight"], "ln_f.bias": own["final_norm.bias"]}
