@@ -46,8 +46,9 @@ def digits_as_fashion_mnist(filename: str) -> bytes:
 
 
 def pydoc_as_tiny_shakespeare() -> bytes:
-    from pydoc_data.topics import topics
+    from utils.corpus import pydoc_topics
 
+    topics = pydoc_topics()
     return "\n".join(topics[key] for key in sorted(topics)).encode("utf-8")
 
 
@@ -79,14 +80,14 @@ GPT2_STANDIN_HEADS = 2  # the heads are not visible in the tensors' shapes: the 
 @lru_cache(maxsize=1)
 def gpt2_files() -> dict:
     """GPT-2-format stand-ins: {"gpt2-model.safetensors", "gpt2-encoder.json", "gpt2-vocab.bpe"} -> bytes."""
-    from pydoc_data.topics import topics
-
     import torch
     import transformers
     from safetensors.torch import save
 
     from utils import bpe
+    from utils.corpus import pydoc_topics
 
+    topics = pydoc_topics()
     tokenizer, _ = bpe.train_bpe("\n".join(topics[k] for k in sorted(topics))[:200_000], 320)
     folder = pathlib.Path(tempfile.mkdtemp(prefix="gpt2-standin-"))
     encoder, merges = bpe.to_gpt2_files(tokenizer, folder)
