@@ -9,10 +9,20 @@ from utils.course import CHAPTERS, ROOT, book, glossary
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_readme_sections_split_on_second_level_headings_only():
-    text = "# Title\n\nIntro line.\n\n## One\nfirst\n### Sub\nstill one\n## Two\nsecond\n"
-    assert book.readme_intro(text) == "Intro line.\n"
-    assert book.readme_sections(text) == {"One": "first\n### Sub\nstill one\n", "Two": "second\n"}
+def test_readme_parts_are_cut_by_their_markers_and_a_missing_one_is_named():
+    text = ("# Title\n\n<!-- intro:start -->\nIntro line.\n<!-- intro:end -->\n\n<!-- one:start -->\n## One\nfirst\n"
+            "### Sub\nstill one\n\n<!-- one:end -->\n## Two\nsecond\n")
+    assert book.readme_part(text, "intro") == "Intro line.\n"
+    assert book.readme_part(text, "one") == "## One\nfirst\n### Sub\nstill one\n"
+    with pytest.raises(ValueError, match="<!-- two:start -->"):  # a heading alone is not a part
+        book.readme_part(text, "two")
+
+
+def test_every_part_the_book_copies_is_marked_in_the_readme_with_its_heading():
+    for name in book.LANDING_PARTS + book.LANDING_END_PARTS + book.RUNNING_PARTS:
+        part = book.readme_part(README, name)
+        assert name == "intro" or part.startswith("## "), f"README part '{name}' must start with its '## ' heading"
+        assert "<!--" not in part.replace("<!-- quoted", ""), f"README part '{name}' holds another part's marker"
 
 
 def test_landing_page_lists_each_chapter_with_its_measured_run_time_and_colab_link():
@@ -24,8 +34,9 @@ def test_landing_page_lists_each_chapter_with_its_measured_run_time_and_colab_li
     row = next(line for line in page.splitlines() if line.startswith("| [Chapter 1"))
     assert f"| {times['01_regression']} |" in row and "colab.research.google.com" in row
     assert "chapters/01_regression" in page.split("```{toctree}")[1]
-    for section in book.LANDING_SECTIONS:
-        assert f"## {section}" in page, f"README has no '## {section}' section for the landing page"
+    for name in book.LANDING_PARTS + book.LANDING_END_PARTS:
+        assert book.site_links(book.readme_part(README, name)) in page
+    assert page.index("## Who it is for") < page.index("## Chapters") < page.index("## Licence and credits")
 
 
 def test_a_chapter_missing_from_the_readme_table_is_described_by_its_own_what_you_will_build_line():
@@ -38,10 +49,11 @@ def test_chapters_come_in_course_order():
     assert stems == [c for c in CHAPTERS if c in stems] + sorted(set(stems) - set(CHAPTERS))
 
 
-def test_running_page_carries_every_named_readme_section():
+def test_running_page_carries_every_named_readme_part_in_order():
     page = book.running_page(README)
-    for section in book.RUNNING_SECTIONS:
-        assert f"## {section}\n" in page
+    headings = [book.readme_part(README, name).splitlines()[0] for name in book.RUNNING_PARTS]
+    assert headings[0] == "## Quick start" and all(f"\n{h}\n" in page for h in headings)
+    assert [page.index(f"\n{h}\n") for h in headings] == sorted(page.index(f"\n{h}\n") for h in headings)
 
 
 def test_site_links_keep_chapters_and_send_other_repository_files_to_github():
@@ -102,3 +114,21 @@ def test_progress_bar_widgets_show_their_final_state_and_other_widgets_their_sav
     assert bar == {"text/plain": "training: 50%|█████     | 3/6 [00:01<00:01]"}
     assert slider == {"text/plain": "IntSlider(4)"}
     assert "widgets" not in out["metadata"] and view in nb["cells"][0]["outputs"][0]["data"]  # input untouched
+
+
+def test_the_book_needs_no_deep_learning_framework(tmp_path):
+    """The Pages workflow installs only requirements-book.txt (Sphinx & co.): writing the sources and loading the
+    Sphinx extensions must import none of torch, TensorFlow, numpy & co. (tests/test_browser.py builds the site)."""
+    import subprocess
+    import sys
+
+    code = ("import pathlib, sys\n"
+            "from utils.course import book\n"
+            f"book.write_sources(pathlib.Path({str(tmp_path / 'src')!r}))\n"
+            "config = book.sphinx_config()\n"
+            "import myst_nb, sphinx_book_theme, sphinx.cmd.build, myst_parser.slugs, docutils.nodes  # noqa: F401\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    heavy = {"torch", "tensorflow", "keras", "numpy", "transformers", "sklearn", "scipy", "pandas", "matplotlib"}
+    assert not heavy & set(result.stdout.split()), "the book build imports a framework requirements-book.txt lacks"

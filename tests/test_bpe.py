@@ -27,7 +27,6 @@ def test_merge_counts_never_increase_and_first_merge_is_the_most_frequent_pair()
 
 
 def test_equal_merges_to_tokenizers_with_its_tie_break():
-    pytest.importorskip("tokenizers")
     ours, _ = bpe.train_bpe(TEXT, 320, tie_break="tokenizers")
     theirs = bpe.train_tokenizers_bpe(TEXT, 320)
     assert bpe.merges_as_bytes(ours) == bpe.tokenizers_merges_as_bytes(theirs)

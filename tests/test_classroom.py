@@ -50,6 +50,7 @@ def test_student_edition_is_valid_and_has_no_solution_code(nb_path):
                     assert code not in text, f"solution line left in the student edition: {code}"
 
 
+@pytest.mark.integration  # executes a whole student edition: about a minute
 def test_student_edition_checks_fail_blank_and_the_rest_runs_like_the_teacher_edition(tmp_path):
     """Runs chapter 1 twice on fresh kernels: once as the student edition, once as written.
 

@@ -6,7 +6,6 @@ import io
 import socket
 import tarfile
 import threading
-import time
 import zipfile
 
 import pytest
@@ -15,12 +14,14 @@ from utils import data
 
 PAYLOAD = bytes(range(256)) * 200  # 51,200 bytes: several chunks of 8 KiB
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+STALL = 10.0  # seconds the /slow/ server stalls at most: far beyond the client's TIMEOUT (0.5 s), even under load
 EMPTY_SHA = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # sha256 of no bytes
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Serves the folder under /ok/; /error/ answers 500, /truncate/ sends half the body with the full
-    Content-Length, /nolength/ sends half the body without a length, /slow/ waits before answering."""
+    Content-Length, /nolength/ sends half the body without a length, /slow/ answers only when the test is over
+    (``server.release``, at most STALL seconds later), so a client that gets no answer sooner timed out itself."""
 
     def do_GET(self):
         mode, _, rest = self.path.lstrip("/").partition("/")
@@ -30,7 +31,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if mode == "error":
             return self.send_error(500, "boom")
         if mode == "slow":
-            time.sleep(1.5)
+            self.server.release.wait(STALL)
             return self.send_error(500, "too late")
         body = (self.server.root / rest).read_bytes()
         self.send_response(200)
@@ -50,11 +51,13 @@ def server(tmp_path):
     (root / "weights.bin").write_bytes(PAYLOAD)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
     httpd.root = root
+    httpd.release = threading.Event()
     httpd.url = lambda path: f"http://127.0.0.1:{httpd.server_address[1]}/{path}"
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
 
     def stop():
+        httpd.release.set()
         if thread.is_alive():
             httpd.shutdown()
             httpd.server_close()
@@ -149,16 +152,24 @@ def test_wrong_checksum_message_says_how_to_proceed(server, cache):
     assert files_in(cache) == []
 
 
-def test_server_down_and_timeout(server, cache):
+def test_server_down_and_timeout(server, cache, monkeypatch):
+    """No wall-clock bound (it flaked under load): the stalled server answers only after the test, so "timed out"
+    can only be the client's own timeout, and every connection is opened with exactly data.TIMEOUT."""
     refused, slow = dead_url(), server.url("slow/weights.bin")
-    start = time.perf_counter()
+    timeouts, urlopen = [], data.urllib.request.urlopen
+
+    def recording_urlopen(request, *args, **kwargs):
+        timeouts.append(kwargs.get("timeout", args[1] if len(args) > 1 else None))
+        return urlopen(request, *args, **kwargs)
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", recording_urlopen)
     with pytest.raises(data.DownloadError) as info:
         data.download("test weights", [refused, slow], PAYLOAD_SHA, cache_dir=cache, progress=False)
-    assert time.perf_counter() - start < 1.4  # gave up on the stalled server after TIMEOUT, not after 1.5 s
+    assert timeouts == [data.TIMEOUT, data.TIMEOUT]
     message = str(info.value)
     assert message.startswith("could not download test weights (weights.bin)")
     assert f"{refused}\n     -> connection refused" in message
-    assert f"{slow}\n     -> timed out" in message
+    assert f"{slow}\n     -> timed out (no answer within 0.5 s)" in message
     assert "place it exactly at" in message and PAYLOAD_SHA in message
     assert files_in(cache) == []
 

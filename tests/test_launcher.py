@@ -10,6 +10,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -48,12 +49,20 @@ def run_launcher(tmp_path, interpreters: dict, extra_env=None):
                           capture_output=True, text=True, timeout=300), course_dir
 
 
-def test_supported_range_is_the_one_the_readme_and_environment_yml_state():
+def test_supported_range_is_the_one_the_readme_environment_yml_and_pyproject_state():
+    from packaging.specifiers import SpecifierSet
+
     assert SUPPORTED == ["3.11", "3.12", "3.13"]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"Python {SUPPORTED[0]}–{SUPPORTED[-1]}" in readme
     env_python = re.search(r"- python=(3\.\d+)", (ROOT / "environment.yml").read_text()).group(1)
     assert env_python in SUPPORTED
+    said = re.search(r"environment\.yml`? \(Python (3\.\d+)\)", readme)
+    assert said and said.group(1) == env_python, "the README must say which Python environment.yml creates"
+    requires = SpecifierSet(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"])
+    allowed = [f"3.{minor}" for minor in range(30) if any(requires.contains(f"3.{minor}.{p}") for p in (0, 99))]
+    assert allowed == SUPPORTED, f"pyproject.toml's requires-python = {requires} allows {allowed}, the launcher " \
+                                 f"{SUPPORTED}"
 
 
 def test_a_python3_outside_the_range_with_no_other_gets_a_way_out_and_nothing_is_created(tmp_path):
@@ -112,26 +121,65 @@ def wheel_files(name: str) -> list[str]:
         return [f["filename"] for f in json.load(response)["files"]]
 
 
+def pins_for(version: str) -> set[tuple[str, str]]:
+    """(name, version) that pip installs on CPython ``version`` (any patch release), Linux x86-64: every pin of
+    requirements.txt and every line of constraints.txt whose environment marker holds there."""
+    from packaging.markers import Marker, default_environment
+    from packaging.utils import canonicalize_name
+
+    found = set()
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        if line.split("#")[0].strip():
+            name, pinned = line.split("#")[0].strip().split("==")
+            found.add((canonicalize_name(name), pinned))
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        requirement, _, marker = line.split("#")[0].partition(";")
+        if "==" not in requirement or line.startswith(" "):
+            continue
+        name, pinned = (part.strip() for part in requirement.split("=="))
+        for patch in ("0", "99"):  # markers such as python_full_version < '3.11.5' split a minor version
+            env = default_environment() | {"python_version": version, "python_full_version": f"{version}.{patch}",
+                                           "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+                                           "platform_machine": "x86_64", "implementation_name": "cpython",
+                                           "platform_python_implementation": "CPython"}
+            if not marker.strip() or Marker(marker).evaluate(env):
+                found.add((canonicalize_name(name), pinned))
+    return found
+
+
+@pytest.mark.integration
 @pytest.mark.skipif(os.environ.get("CI") != "true" and os.environ.get("COURSE_CHECK_WHEELS") != "1",
                     reason="asks the package index (runs in CI, or with COURSE_CHECK_WHEELS=1)")
-def test_every_pin_has_a_linux_wheel_for_each_supported_python():
-    """For each pin, a wheel (no source build) whose tags fit each supported CPython on Linux x86-64."""
-    from packaging.utils import canonicalize_name, parse_wheel_filename
+def test_every_pin_and_constraint_has_a_linux_wheel_for_each_supported_python():
+    """For each pin of requirements.txt and constraints.txt that applies, a wheel (no source build) whose tags fit
+    each supported CPython on Linux x86-64."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    pins = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
-    pins = [p.split("==") for p in pins if p]
-    accepted = {version: linux_tags(version) for version in SUPPORTED}
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+    def tags_of(name: str, pinned: str) -> set:
+        found = set()
+        for filename in files[name]:
+            try:
+                _, release, _, tags = parse_wheel_filename(filename)
+            except InvalidWheelFilename:  # an sdist, or an old release's non-standard name
+                continue
+            if str(release) == pinned:
+                found |= set(tags)
+        return found
+
+    try:
+        wheel_files("pip")
+    except OSError as error:
+        pytest.skip(f"the package index cannot be reached ({error}); nothing was checked")
+    wanted = {version: pins_for(version) for version in SUPPORTED}
+    names = sorted({name for pins in wanted.values() for name, _ in pins})
+    with ThreadPoolExecutor(8) as pool:
+        files = dict(zip(names, pool.map(wheel_files, names), strict=True))
     missing = []
-    for name, pinned in pins:
-        try:
-            files = wheel_files(canonicalize_name(name))
-        except OSError as error:
-            if os.environ.get("CI") == "true":
-                raise
-            pytest.skip(f"the package index cannot be reached ({error})")
-        wheels = [parse_wheel_filename(f) for f in files if f.endswith(".whl")]
-        wheels = [w for w in wheels if str(w[1]) == pinned]
-        for version, tag_set in accepted.items():
-            if not any(tag_set & set(w[3]) for w in wheels):
+    for version, pins in wanted.items():
+        tag_set = linux_tags(version)
+        for name, pinned in sorted(pins):
+            if not tag_set & tags_of(name, pinned):
                 missing.append(f"{name}=={pinned} on Python {version}")
     assert not missing, "no Linux x86-64 wheel for: " + ", ".join(missing)

@@ -8,7 +8,6 @@ from utils.course import prose
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
-BEING_FIXED: set = set()
 
 
 def notebook(markdown: str, code: str = "", output: str = "") -> dict:
@@ -22,9 +21,7 @@ def flagged(markdown: str, code: str = "", output: str = "") -> list[str]:
     return [f.text for f in prose.unbacked_figures(notebook(markdown, code, output))]
 
 
-@pytest.mark.parametrize("nb_path", [
-    pytest.param(p, marks=pytest.mark.xfail(reason="being fixed in issue 23 by another engineer"))
-    if p.stem in BEING_FIXED else p for p in NOTEBOOKS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_figure_in_the_prose_is_backed(nb_path):
     missing = prose.unbacked_in_file(nb_path)
     assert not missing, (f"{nb_path.name}: figures in the prose that no output, code cell or quoted line backs; "

