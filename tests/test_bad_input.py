@@ -1,6 +1,7 @@
 """Bad input to ``utils``: one table of wrong calls per module, as a learner makes them.
 
-Each row is ``(callable, exception type, words the message must contain)``: the words name the parameter and
+Each row is ``(callable, exception type, words the message must contain)``: the call must raise exactly that type
+(not a subclass), from a check in ``utils/`` (not from deep inside a library), and the words name the parameter and
 what is accepted, so an error says what to fix. After the tables: a failed load, copy, ``fit`` or download
 leaves every tensor, file and folder as it was.
 """
@@ -18,6 +19,8 @@ from utils import attention_interop as AI
 from utils import attention_keras as AK
 from utils import bert as B
 from utils import (
+    bert_interop,
+    bert_keras,
     check,
     cnn,
     data,
@@ -37,9 +40,11 @@ from utils import (
 from utils import export as export_
 from utils import pretraining as PT
 from utils import wordpiece as WP
+from utils.answers import ch09_deployment
 
 torch.manual_seed(0)
 D, H = 16, 4
+UTILS = pathlib.Path(__file__).resolve().parent.parent / "utils"
 
 
 def cases(module, table):
@@ -50,7 +55,9 @@ def cases(module, table):
 def assert_refused(fn, exc, words):
     with pytest.raises(exc) as info:
         fn()
-    assert type(info.value) is exc or isinstance(info.value, exc)
+    assert type(info.value) is exc, f"raised {type(info.value).__name__}, the table says {exc.__name__}"
+    raiser = pathlib.Path(str(info.traceback[-1].path))
+    assert UTILS in raiser.parents, f"raised inside {raiser}, not by a check in utils/: {info.value}"
     message = str(info.value)
     for word in words:
         assert word in message, f"{word!r} missing from the message: {message}"
@@ -247,7 +254,8 @@ ATTENTION = {
     "mha_x_width": (lambda: mha(torch.ones(2, 5, D + 1)), ValueError, ["x", "(B, T, D=16)"]),
     "mha_x_2d": (lambda: mha(torch.ones(5, D)), ValueError, ["x", "(B, T, D=16)"]),
     "ffn_zero_width": (lambda: A.PositionwiseFeedForward(D, 0), ValueError, ["d_ff", ">= 1"]),
-    "ffn_x_width": (lambda: A.PositionwiseFeedForward(D, 8)(torch.ones(2, 3, 5)), ValueError, ["x", "D=16"]),
+    # the feed-forward layer computes unchecked inside a block: its input's width is checked at the block's entry
+    "encoder_x_width": (lambda: A.TransformerEncoderBlock(D, H, 8)(torch.ones(2, 3, 5)), ValueError, ["x", "D=16"]),
     "encoder_activation": (lambda: A.TransformerEncoderBlock(D, H, 32, activation="swish"), ValueError,
                            ["activation", "'gelu'"]),
     "encoder_eps": (lambda: A.TransformerEncoderBlock(D, H, 32, layer_norm_eps=0), ValueError,
@@ -354,7 +362,7 @@ BERT = {
                                                             torch.zeros(4, dtype=torch.long),
                                                             torch.zeros(2, dtype=torch.long)),
                                  ValueError, ["mlm_labels", "(M,)"]),
-    "load_hf_not_dict": (lambda: B.load_hf_weights(tiny_bert, [1, 2]), TypeError, ["state_dict", "dict"]),
+    "load_hf_not_dict": (lambda: bert_interop.load_hf_weights(tiny_bert, [1, 2]), TypeError, ["state_dict", "dict"]),
     "wordpiece_not_str": (lambda: WP.wordpiece_tokenize(["un"], {"un"}), TypeError, ["word", "str"]),
     "train_wordpiece_size": (lambda: WP.train_wordpiece(["a b"], 3), ValueError, ["vocab_size", "special tokens"]),
     "train_wordpiece_string": (lambda: WP.train_wordpiece("a b c", 30), TypeError, ["texts", "[text]"]),
@@ -369,8 +377,8 @@ BERT = {
                             ["special", "bool"]),
     "mlm_accuracy_empty": (lambda: PT.masked_lm_accuracy(torch.ones(0, 50), torch.zeros(0, dtype=torch.long)),
                            ValueError, ["mlm_logits", "M >= 1"]),
-    "copy_to_keras_classifier": (lambda: B.copy_bert_to_keras(B.BertForSequenceClassification(B.BertConfig(**tiny)),
-                                                              None), TypeError, ["torch_model", "model.bert"]),
+    "copy_to_keras_classifier": (lambda: bert_keras.copy_bert_to_keras(
+        B.BertForSequenceClassification(B.BertConfig(**tiny)), None), TypeError, ["torch_model", "model.bert"]),
 }
 
 # ---------------------------------------------------------------------------------------------- train
@@ -503,7 +511,8 @@ DEPLOY = {
     "dequantize_float": (lambda: quantize.dequantize(torch.ones(2, 2), torch.ones(2, 1)), TypeError, ["q", "int8"]),
     "quantize_skip_str": (lambda: quantize.quantize_linears(nn.Sequential(LINEAR), skip="x"), TypeError, ["skip"]),
     "dynamic_int8_skip_str": (lambda: quantize.dynamic_int8(nn.Sequential(LINEAR), skip="x"), TypeError, ["skip"]),
-    "deploy_exercise_unknown": (lambda: deploy.exercise_reference("nope"), ValueError, ["name", "error_budget"]),
+    "deploy_exercise_unknown": (lambda: ch09_deployment.exercise_reference("nope"), ValueError,
+                                ["name", "error_budget"]),
     "export_float_ids": (lambda: export_.export_onnx(LINEAR, "x.onnx", torch.ones(2, 3)), TypeError,
                          ["example_ids", "integer"]),
     "onnx_session_missing": (lambda: export_.onnx_session("no/such.onnx"), FileNotFoundError, ["export_onnx"]),
@@ -547,7 +556,7 @@ def assert_unchanged(model, before):
 def bert_checkpoint(**sizes):
     """A Hugging Face-named state dict of a tiny BERT with ``sizes`` changed."""
     source = B.BertModel(B.BertConfig(**{**tiny, **sizes}))
-    reverse = {v: k for k, v in B.HF_BLOCK_NAMES.items()}
+    reverse = {v: k for k, v in bert_interop.HF_BLOCK_NAMES.items()}
     state = {}
     for name, tensor in source.state_dict().items():
         parts = name.split(".")
@@ -567,23 +576,23 @@ def test_failed_bert_load_changes_nothing(sizes, says):
     target = B.BertModel(B.BertConfig(**tiny))
     before = snapshot(target)
     with pytest.raises(ValueError, match=says) as info:
-        B.load_hf_weights(target, bert_checkpoint(**sizes))
+        bert_interop.load_hf_weights(target, bert_checkpoint(**sizes))
     assert "nothing was copied" in str(info.value)
     assert_unchanged(target, before)
 
 
 def test_bert_load_fits_and_partial_load_needs_strict_false(capsys):
     target = B.BertModel(B.BertConfig(**tiny))
-    report = B.load_hf_weights(target, bert_checkpoint())
+    report = bert_interop.load_hf_weights(target, bert_checkpoint())
     assert report["missing"] == [] and len(report["loaded"]) == len(target.state_dict())
     deeper = B.BertModel(B.BertConfig(**{**tiny, "num_hidden_layers": 3}))
     layer2 = deeper.encoder.layer[2].attention.query.weight.clone()
-    report = B.load_hf_weights(deeper, bert_checkpoint(), strict=False)
+    report = bert_interop.load_hf_weights(deeper, bert_checkpoint(), strict=False)
     assert "encoder.layer.2.attention.query.weight" in report["missing"]
     assert torch.equal(deeper.encoder.layer[2].attention.query.weight, layer2)   # stayed as initialised
     assert "stayed randomly initialised" in capsys.readouterr().out
     classifier = B.BertForSequenceClassification(B.BertConfig(**tiny))
-    report = B.load_hf_weights(classifier, bert_checkpoint())                    # strict: a new head is expected
+    report = bert_interop.load_hf_weights(classifier, bert_checkpoint())         # strict: a new head is expected
     assert set(report["missing"]) == {"classifier.weight", "classifier.bias"}
 
 
@@ -682,12 +691,12 @@ def test_padding_mask_with_batch_equal_to_length_still_works():
 
 
 def test_failed_keras_copies_change_nothing():
-    keras_small = B.KerasBertModel(B.BertConfig(**tiny))
+    keras_small = bert_keras.KerasBertModel(B.BertConfig(**tiny))
     keras_small(np.ones((1, 2), dtype="int64"))
     before = [w.copy() for w in keras_small.get_weights()]
     deeper = B.BertModel(B.BertConfig(**{**tiny, "num_hidden_layers": 3}))
     with pytest.raises(ValueError, match="num_hidden_layers: PyTorch 3, Keras 2"):
-        B.copy_bert_to_keras(deeper, keras_small)
+        bert_keras.copy_bert_to_keras(deeper, keras_small)
     for a, b in zip(before, keras_small.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     small_cfg, wide_cfg = cnn.LeNetConfig(), cnn.LeNetConfig(hidden=(64, 32))

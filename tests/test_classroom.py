@@ -87,6 +87,21 @@ def test_student_edition_checks_fail_blank_and_the_rest_runs_like_the_teacher_ed
             assert printed(s_cell) == printed(t_cell), f"cell {i} printed different numbers in two runs"
 
 
+def test_student_edition_and_sync_keep_cell_tags(tmp_path):
+    """nbval's nbval-check-output and the solution marker are cell tags: neither rewrite of a chapter may drop one."""
+    path = NOTEBOOKS[0]
+    teacher = load(path)
+    tags = [c["metadata"].get("tags") for c in teacher["cells"]]
+    assert {"nbval-check-output", student.SOLUTION_TAG} <= {tag for cell_tags in tags for tag in cell_tags or []}
+    assert [c["metadata"].get("tags") for c in student.student_edition(teacher)["cells"]] == tags
+    for cell in teacher["cells"]:
+        cell["metadata"].pop("slideshow", None)  # so that sync has something to rewrite
+    copy = tmp_path / path.name
+    copy.write_text(json.dumps(teacher), encoding="utf-8")
+    assert course.sync_notebook(copy)
+    assert [c["metadata"].get("tags") for c in load(copy)["cells"]] == tags
+
+
 def test_write_student_editions(tmp_path):
     written = student.write_student_editions(tmp_path)
     assert [p.name for p in written] == [p.name for p in NOTEBOOKS]

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import cnn
+from utils.answers import ch03_cnn
 
 CONFIGS = [  # (B, C_in, H, W, C_out, kh, kw, stride, padding)
     (2, 3, 7, 7, 4, 3, 3, 1, 0),
@@ -216,23 +217,23 @@ def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answe
     from utils.check import check_answer
 
     n = cnn.conv_output_size(cnn.conv_output_size(cnn.conv_output_size(28, 3), 2, stride=2), 3, padding=1, stride=2)
-    check_answer((16, n, n), cnn.exercise_reference("output_shape"))
+    check_answer((16, n, n), ch03_cnn.exercise_reference("output_shape"))
     with pytest.raises(AssertionError):  # the padding of the last convolution forgotten
-        check_answer((16, 6, 6), cnn.exercise_reference("output_shape"))
-    counts = cnn.exercise_reference("parameter_counts")
+        check_answer((16, 6, 6), ch03_cnn.exercise_reference("output_shape"))
+    counts = ch03_cnn.exercise_reference("parameter_counts")
     check_answer([5 * 5 * 3 * 32 + 32, 32 * 32 * 3 * 28 * 28 * 32 + 28 * 28 * 32], counts)
     with pytest.raises(AssertionError):  # the biases forgotten
         check_answer([5 * 5 * 3 * 32, 32 * 32 * 3 * 28 * 28 * 32], counts)
     x = np.random.default_rng(3).normal(size=(2, 3, 9, 8))
     windows = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))
-    pooled = cnn.exercise_reference("overlapping_pool", x=x)
+    pooled = ch03_cnn.exercise_reference("overlapping_pool", x=x)
     check_answer(windows[:, :, ::2, ::2].max(axis=(-2, -1)), pooled)
     with pytest.raises(AssertionError, match="shape"):  # non-overlapping 3x3 windows (stride 3)
         check_answer(windows[:, :, ::3, ::3].max(axis=(-2, -1)), pooled)
-    check_answer([7, 3 * 9 * 16 * 16, 49 * 16 * 16], cnn.exercise_reference("vgg_stack"))
+    check_answer([7, 3 * 9 * 16 * 16, 49 * 16 * 16], ch03_cnn.exercise_reference("vgg_stack"))
     with pytest.raises(AssertionError):  # receptive fields multiplied instead of grown by k - 1 per layer
-        check_answer([27, 3 * 9 * 16 * 16, 49 * 16 * 16], cnn.exercise_reference("vgg_stack"))
+        check_answer([27, 3 * 9 * 16 * 16, 49 * 16 * 16], ch03_cnn.exercise_reference("vgg_stack"))
     with pytest.raises(ValueError, match="name must be one of"):
-        cnn.exercise_reference("alexnet")
+        ch03_cnn.exercise_reference("alexnet")
     with pytest.raises(TypeError, match="overlapping_pool"):
-        cnn.exercise_reference("overlapping_pool")
+        ch03_cnn.exercise_reference("overlapping_pool")

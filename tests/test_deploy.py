@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from utils import bert as B
+from utils import bert_interop
 from utils import deploy as D
 from utils import lora as L
 from utils import quantize as Q
+from utils.answers import ch09_deployment
 from utils.check import assert_close
 
 TINY = B.BertConfig(vocab_size=30522, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
@@ -33,7 +35,7 @@ def folder(tokenizer, tmp_path_factory):
 
 def test_course_and_hf_names_are_inverse():
     for name in B.BertForSequenceClassification(TINY).state_dict():
-        assert B.hf_to_course_name(D.course_to_hf_name(name)) == name
+        assert bert_interop.hf_to_course_name(D.course_to_hf_name(name)) == name
     assert D.course_to_hf_name("bert.encoder.layer.1.attention.query.weight") == \
         "bert.encoder.layer.1.attention.self.query.weight"
 
@@ -149,8 +151,8 @@ def test_dynamic_int8_uses_per_channel_scales_and_skips_the_head():
 
 
 def test_exercise_references():
-    assert D.exercise_reference("lora_params_bert_base") == 12 * 2 * 8 * (768 + 768)
-    assert abs(D.exercise_reference("error_budget") - 1.27 / 127 / 2) < 1e-6
+    assert ch09_deployment.exercise_reference("lora_params_bert_base") == 12 * 2 * 8 * (768 + 768)
+    assert abs(ch09_deployment.exercise_reference("error_budget") - 1.27 / 127 / 2) < 1e-6
 
 
 def test_onnx_export_equals_pytorch_and_fixed_shapes_refuse_other_batches(tmp_path):

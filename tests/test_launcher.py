@@ -4,12 +4,14 @@ Each test copies the launcher into an empty folder (so no .venv exists there) an
 stand-in interpreters: scripts that answer the launcher's version question with a chosen version and otherwise
 hand over to the real Python running these tests.
 """
+import hashlib
 import json
 import os
 import pathlib
 import re
 import subprocess
 import sys
+import time
 import tomllib
 
 import pytest
@@ -174,8 +176,17 @@ def test_every_pin_and_constraint_has_a_linux_wheel_for_each_supported_python():
         pytest.skip(f"the package index cannot be reached ({error}); nothing was checked")
     wanted = {version: pins_for(version) for version in SUPPORTED}
     names = sorted({name for pins in wanted.values() for name, _ in pins})
-    with ThreadPoolExecutor(8) as pool:
-        files = dict(zip(names, pool.map(wheel_files, names), strict=True))
+    def patiently(name: str) -> list[str]:  # a busy resolver can drop one of many parallel lookups: ask again
+        for attempt in range(4):
+            try:
+                return wheel_files(name)
+            except OSError:
+                if attempt == 3:
+                    raise
+                time.sleep(2.0 * (attempt + 1))
+
+    with ThreadPoolExecutor(4) as pool:
+        files = dict(zip(names, pool.map(patiently, names), strict=True))
     missing = []
     for version, pins in wanted.items():
         tag_set = linux_tags(version)
@@ -183,3 +194,37 @@ def test_every_pin_and_constraint_has_a_linux_wheel_for_each_supported_python():
             if not tag_set & tags_of(name, pinned):
                 missing.append(f"{name}=={pinned} on Python {version}")
     assert not missing, "no Linux x86-64 wheel for: " + ", ".join(missing)
+
+
+def test_lab_turns_jupyter_news_and_update_checks_off_without_writing_to_home(tmp_path):
+    """`./course lab` hands JupyterLab default settings with news and update checks off (it runs offline, on pinned
+    versions), through JUPYTER_CONFIG_PATH; a stand-in Python reports what JupyterLab would have been given."""
+    course_dir, env_dir, home = tmp_path / "course", tmp_path / "env", tmp_path / "home"
+    (env_dir / "bin").mkdir(parents=True)
+    course_dir.mkdir()
+    (course_dir / "course").write_text(LAUNCHER)
+    (course_dir / "requirements.txt").write_text("")
+    (env_dir / ".course-requirements.sha256").write_text(hashlib.sha256(b"").hexdigest() + "\n")  # nothing to install
+    report = "import json, os, sys; print(json.dumps([sys.argv[1:], os.environ.get('JUPYTER_CONFIG_PATH')]))"
+    (env_dir / "bin" / "python").write_text(f'#!/bin/bash\nexec {sys.executable} -c "{report}" "$@"\n')
+    (env_dir / "bin" / "python").chmod(0o755)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "VIRTUAL_ENV": str(env_dir), "JUPYTER_CONFIG_PATH": "/theirs"}
+    result = subprocess.run(["bash", str(course_dir / "course"), "lab", "--no-browser"], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    argv, config_path = json.loads(result.stdout)
+    assert argv[:2] == ["-m", "jupyterlab"] and argv[-1] == "--no-browser"
+    ours = course_dir / "utils" / "course" / "jupyter"
+    assert config_path == f"{ours}{os.pathsep}/theirs", "the course's config comes first, the learner's path stays"
+    overrides_file = ROOT / ours.relative_to(course_dir) / "labconfig" / "default_setting_overrides.json"
+    overrides = json.loads(overrides_file.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert overrides == {"fetchNews": "false", "checkForUpdates": False}
+    # the installed JupyterLab still names these settings so (fetchNews "none" is the first-start question)
+    import jupyterlab
+
+    schema_file = pathlib.Path(jupyterlab.__file__).parent / "schemas/@jupyterlab/apputils-extension/notification.json"
+    schema = json.loads(schema_file.read_text())["properties"]
+    assert schema["fetchNews"]["default"] == "none"
+    assert {"const": "false", "title": "Never"} in schema["fetchNews"]["oneOf"]
+    assert schema["checkForUpdates"]["type"] == "boolean"
+    assert not home.exists(), "nothing may be written to the learner's home"

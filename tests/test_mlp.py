@@ -8,6 +8,7 @@ import torch
 
 from utils import mlp as M
 from utils import optim as O
+from utils.answers import ch02_mlp
 
 
 def finite_difference(f, array, h=1e-6):
@@ -184,13 +185,13 @@ def test_lr_range_test_leaves_model_untouched(tiny_mlp):
 def test_exercise_references_match_closed_forms_and_reject_unknown_names():
     s = 1 / (1 + math.exp(0.75))  # sigmoid(1.5 * -0.5)
     ds = s * (1 - s)
-    assert np.allclose(M.exercise_reference("sigmoid_grads"), [ds * -0.5, ds * 1.5], atol=1e-7)
+    assert np.allclose(ch02_mlp.exercise_reference("sigmoid_grads"), [ds * -0.5, ds * 1.5], atol=1e-7)
     w, b = np.array([-4.0, 1.5]), np.zeros(2)
     for _ in range(30):  # Nesterov in torch's form, b <- mu b + g, w <- w - lr (g + mu b)
         g = np.array([1.0, 25.0]) * w
         b = 0.8 * b + g
         w = w - 0.035 * (g + 0.8 * b)
-    assert np.allclose(M.exercise_reference("nesterov_end"), w, atol=1e-12)
-    assert M.exercise_reference("he_std") == pytest.approx(math.sqrt(2 / 300))
+    assert np.allclose(ch02_mlp.exercise_reference("nesterov_end"), w, atol=1e-12)
+    assert ch02_mlp.exercise_reference("he_std") == pytest.approx(math.sqrt(2 / 300))
     with pytest.raises(ValueError, match="name must be one of"):
-        M.exercise_reference("adam")
+        ch02_mlp.exercise_reference("adam")

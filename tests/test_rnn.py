@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from utils import rnn
+from utils.answers import ch04_rnn
 from utils.check import assert_close
 
 B, T, D, H = 2, 5, 3, 4
@@ -153,7 +154,7 @@ def test_clear_errors():
 def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answers():
     from utils.check import check_answer
 
-    counts = rnn.exercise_reference("lstm_counts")
+    counts = ch04_rnn.exercise_reference("lstm_counts")
     check_answer([4 * 20 * 30 + 8 * 20, 4 * 20 * 30 + 4 * 20], counts)
     with pytest.raises(AssertionError):  # one bias vector in PyTorch too
         check_answer([4 * 20 * 30 + 4 * 20, 4 * 20 * 30 + 4 * 20], counts)
@@ -174,14 +175,14 @@ def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answe
             h = z * h + (1 - z) * np.tanh(x_part[:, 2 * H:] + recur)
         return h
 
-    state = rnn.exercise_reference("gru_reset_before", x=x, weights=[kernel, recurrent, bias])
+    state = ch04_rnn.exercise_reference("gru_reset_before", x=x, weights=[kernel, recurrent, bias])
     check_answer(gru_numpy(True), state, atol=1e-5, rtol=1e-5)
     with pytest.raises(AssertionError):  # the reset gate applied after the recurrent product (PyTorch's GRU)
         check_answer(gru_numpy(False), state, atol=1e-5, rtol=1e-5)
 
     torch_gru = nn.GRU(D, H, batch_first=True)
     keras_weights = rnn.torch_to_keras_weights("gru", torch_gru)
-    outputs = rnn.exercise_reference("keras_gru_outputs", x=torch.from_numpy(x), weights=keras_weights)
+    outputs = ch04_rnn.exercise_reference("keras_gru_outputs", x=torch.from_numpy(x), weights=keras_weights)
     check_answer(torch_gru(torch.from_numpy(x))[0], outputs, atol=1e-5, rtol=1e-5)
     swapped = nn.GRU(D, H, batch_first=True)  # gates copied without the r | z <-> z | r reordering
     with torch.no_grad():
@@ -190,6 +191,6 @@ def test_exercise_references_match_the_formulas_and_reject_plausible_wrong_answe
     with pytest.raises(AssertionError):
         check_answer(swapped(torch.from_numpy(x))[0], outputs, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="name must be one of"):
-        rnn.exercise_reference("lstm_state")
+        ch04_rnn.exercise_reference("lstm_state")
     with pytest.raises(TypeError, match="needs x"):
-        rnn.exercise_reference("gru_reset_before", x=x)
+        ch04_rnn.exercise_reference("gru_reset_before", x=x)

@@ -12,6 +12,7 @@ from utils import course
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
+NBVAL_CHECK_TAG = "nbval-check-output"  # nbval 0.11 reads it from a cell's metadata tags (plugin.find_metadata_tags)
 
 
 def cells(nb_path, kind=None):
@@ -58,7 +59,10 @@ def test_chapter_has_the_course_sections(nb_path):
     headings = " ".join(source(c) for c in cells(nb_path, "markdown")).lower()
     for section in ("pitfalls", "exercises", "summary", "glossary"):
         assert section in headings, f"missing section: {section}"
-    assert len([c for c in cells(nb_path, "code") if "# NBVAL_CHECK_OUTPUT" in source(c)]) >= 1
+    # nbval compares the outputs of cells tagged nbval-check-output; the comment form is accepted until chapters 6
+    # and 7 move to the tag (test_no_code_cell_holds_an_nbval_comment)
+    assert any(NBVAL_CHECK_TAG in c["metadata"].get("tags", []) or "# NBVAL_CHECK_OUTPUT" in source(c)
+               for c in cells(nb_path, "code")), f"no cell tagged {NBVAL_CHECK_TAG}"
 
 
 def pins(lines):
@@ -248,3 +252,59 @@ def test_readme_layout_names_every_utils_module():
     modules += [p.stem for p in (ROOT / "utils" / "course").glob("*.py") if not p.stem.startswith("_")]
     missing = sorted(m for m in modules if f"`{m}`" not in row)
     assert not missing, f"README's Layout row for utils/ does not name: {missing}"
+
+
+def being_restructured(nb_path, chapters=("06_bert", "07_gpt")):
+    """A chapter param; chapters another change is rewriting are expected to fail until it lands (strict: the
+    test turns red once they pass, so the mark is removed)."""
+    if nb_path.stem in chapters:
+        return pytest.param(nb_path, id=nb_path.stem,
+                             marks=pytest.mark.xfail(strict=True, reason="chapter 6/7 being restructured"))
+    return pytest.param(nb_path, id=nb_path.stem)
+
+
+def utils_imports(code: str):
+    """(imported name, alias) of every import from ``utils`` in a cell (IPython ``%``/``!`` lines skipped)."""
+    lines = ["" if ln.lstrip().startswith(("%", "!")) else ln for ln in code.split("\n")]
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.Import):
+            yield from ((a.name, a.asname) for a in node.names if a.name.split(".")[0] == "utils")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "utils":
+            yield from ((f"{node.module}.{a.name}", a.asname) for a in node.names)
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_import_utils_under_spelled_out_names(nb_path):
+    short = [f"{name} as {alias}" for cell in cells(nb_path, "code") for name, alias in utils_imports(source(cell))
+             if alias is not None and len(alias) <= 2]
+    assert not short, f"one- or two-letter aliases mean different modules in different chapters: {short}; " \
+                      f"import utils.gpt as gpt"
+
+
+@pytest.mark.parametrize("nb_path", [being_restructured(p) for p in NOTEBOOKS])
+def test_no_code_cell_holds_an_nbval_comment(nb_path):
+    marked = [source(c).split("\n", 1)[0] for c in cells(nb_path, "code") if "NBVAL" in source(c)]
+    assert not marked, f"nbval's markers are cell tags ({NBVAL_CHECK_TAG}), not comments a learner reads: {marked}"
+
+
+def idea_module_param(path):
+    if path.name in ("attention.py", "decoding.py"):  # their answer keys move with chapters 5 and 7's restructuring
+        return pytest.param(path, id=path.name, marks=pytest.mark.xfail(strict=True, reason="not moved yet"))
+    return pytest.param(path, id=path.name)
+
+
+@pytest.mark.parametrize("path", [idea_module_param(p) for p in sorted((ROOT / "utils").glob("*.py"))])
+def test_idea_modules_hold_no_exercise_answers(path):
+    defined = {node.name for node in ast.parse(path.read_text(encoding="utf-8")).body
+               if isinstance(node, ast.FunctionDef)}
+    assert "exercise_reference" not in defined, f"{path.name}'s exercise answers belong in utils/answers/"
+
+
+def test_answer_keys_are_named_after_their_chapters():
+    keys = sorted(p.stem for p in (ROOT / "utils" / "answers").glob("ch*.py"))
+    assert keys, "utils/answers/ holds no answer key"
+    chapters = {f"ch{p.stem}" for p in NOTEBOOKS}
+    assert not [k for k in keys if k not in chapters], f"answer keys not named ch<chapter stem>: {keys}"
+    for key in keys:
+        chapter = (ROOT / "chapters" / f"{key[2:]}.ipynb").read_text(encoding="utf-8")
+        assert re.search(rf"utils\.answers(\.| import ){key}\b", chapter), f"chapter {key[2:]} never imports {key}"

@@ -7,11 +7,14 @@ The map of the package:
   learning-rate range test), ``cnn``, ``rnn``, ``attention`` (attention, masks, positions, Transformer blocks) with
   ``attention_keras`` (their Keras twins and copying weights into them) and ``attention_interop`` (the same weights
   copied into ``torch.nn``'s and Keras' own attention layers, to check ours against theirs), ``seq2seq`` (the date
-  task, vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss, loading
-  real weights, its Keras twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data:
+  task, vocabularies, the two translators, decoding), ``bert`` (the model, its pre-training heads and loss) with
+  ``bert_interop`` (real checkpoints: Hugging Face's names, safetensors weights) and ``bert_keras`` (its Keras
+  twin), ``wordpiece`` (BERT's tokenizer), ``pretraining`` (BERT's pre-training data:
   segments, next-sentence pairs, masking), ``sentiment`` (the sentiment task chapters 6 and 9 share and its
-  full-profile checkpoint), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (GPT, GPT-2 weights, bits per byte,
-  n-gram baseline), ``decoding`` (KV cache, logits filters, generation), ``distributed`` (training large
+  full-profile checkpoint), ``bpe`` (byte-level BPE tokenizer), ``gpt`` (the GPT: config, causal attention, block,
+  model, next-token loss) with ``gpt_interop`` (GPT-2's weights to and from ``transformers``) and ``gpt_keras`` (its
+  Keras twin), ``lm_eval`` (bits per byte, the Witten-Bell n-gram baseline), ``decoding`` (KV cache, logits
+  filters, generation), ``distributed`` (training large
   models: memory accounting, gradient accumulation, a ring all-reduce, the ``torchrun`` launcher) with
   ``ddp_train``, the script chapter 8 runs under ``torchrun -m utils.ddp_train``; then shipping a model: ``deploy``
   (a standard model folder, ``TextClassifier.predict``, fixed-step fine-tuning), ``lora`` (LoRA layers, = ``peft``,
@@ -25,6 +28,8 @@ The map of the package:
   (assertions and exercise self-checks).
 - ``_validate`` (private): the cheap argument checks every module shares, so bad input is refused at the
   course's API with a ``ValueError``/``TypeError`` naming the parameter, the value and what is accepted.
+- ``answers``: the exercises' answer keys, one module per chapter (``ch01_regression``, ...), kept apart so that
+  reading an idea module never shows a solution.
 - ``course``: the machinery that builds and checks the course (set-up cell, Colab badge, ``bench``, student
   editions, glossary); ``./course`` runs it, a learner never needs it.
 

@@ -101,7 +101,7 @@ def _expand_mask(mask: torch.Tensor | None, B: int, Tq: int, Tk: int, H: int = 1
 
 # ------------------------------------------------------------------------------------------ PyTorch part
 def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):
-    """softmax(q k^T / sqrt(dk)) v, the readable way.
+    """softmax(q k^T / sqrt(dk)) v, the readable way: the arguments checked, then :func:`attend`.
 
     q (B, H, Tq, dk), k (B, H, Tk, dk), v (B, H, Tk, dv); ``mask`` bool broadcastable to (B, H, Tq, Tk),
     True = may attend. ``dropout`` is None or a callable (e.g. ``nn.Dropout``) applied to the weights.
@@ -116,10 +116,16 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None):
     if mask is not None:
         check.tensor("mask", mask, spec="broadcastable to (B, H, Tq, Tk)")
         _check_broadcast_mask(mask, (*q.shape[:-1], k.shape[-2]))
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])                     # (B, H, Tq, Tk)
-    if mask is not None:
         if mask.dtype != torch.bool:
             raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+    return attend(q, k, v, mask, dropout)
+
+
+def attend(q, k, v, mask=None, dropout=None):
+    """:func:`scaled_dot_product_attention` without the argument checks: what a layer calls on every forward pass,
+    its inputs checked once where they entered (``MultiHeadAttention.forward``, ``utils.gpt.GPT.forward``)."""
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])                     # (B, H, Tq, Tk)
+    if mask is not None:
         # the most negative finite number, not -inf: a row with every key masked stays finite (uniform)
         scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)                                                 # over the keys
@@ -155,6 +161,26 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, T, self.num_heads, self.d_head).transpose(1, 2)
 
     def forward(self, x, context=None, mask=None):
+        context, mask = self.check_inputs(x, context, mask)            # mask: None or 4-D, broadcasts to (B, H, Tq, Tk)
+        B, Tq, _ = x.shape
+        q = self.split_heads(self.query(x))                                          # (B, H, Tq, dk)
+        k = self.split_heads(self.key(context))                                      # (B, H, Tk, dk)
+        v = self.split_heads(self.value(context))                                    # (B, H, Tk, dk)
+        if self.fused:
+            p = self.dropout.p if self.training else 0.0
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            self.last_weights = None
+        else:
+            heads, weights = attend(q, k, v, mask, self.dropout)
+            self.last_weights = weights.detach()
+        heads = heads.transpose(1, 2).reshape(B, Tq, self.d_model)                    # (B, Tq, H*dk) = (B, Tq, D)
+        return self.output(heads)
+
+    def check_inputs(self, x, context=None, mask=None):
+        """The checks of :meth:`forward`, the entry of a learner's call: shapes and dtypes, and one look at values
+        (a 2-D mask equal to ``causal_mask(T)`` while B == T is refused: see ``_expand_mask``; the course's models
+        pass 4-D masks, which skip it). Returns ``(context, mask)``: ``x`` when ``context`` is None, and the mask
+        with 4 dims. ``utils.gpt.CausalSelfAttention`` computes without them: its model checked its inputs once."""
         check.tensor("x", x, spec=f"(B, T, D={self.d_model})", floating=True)
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x must have shape (B, T, D={self.d_model}), got {tuple(x.shape)}")
@@ -165,19 +191,7 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"context must have shape (B, Tk, D) = ({B}, Tk, {self.d_model}) (the batch size "
                                  f"of x: no broadcasting), got {tuple(context.shape)}")
         context = x if context is None else context
-        mask = _expand_mask(mask, B, Tq, context.shape[1], self.num_heads)
-        q = self.split_heads(self.query(x))                                          # (B, H, Tq, dk)
-        k = self.split_heads(self.key(context))                                      # (B, H, Tk, dk)
-        v = self.split_heads(self.value(context))                                    # (B, H, Tk, dk)
-        if self.fused:
-            p = self.dropout.p if self.training else 0.0
-            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
-            self.last_weights = None
-        else:
-            heads, weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)
-            self.last_weights = weights.detach()
-        heads = heads.transpose(1, 2).reshape(B, Tq, self.d_model)                    # (B, Tq, H*dk) = (B, Tq, D)
-        return self.output(heads)
+        return context, _expand_mask(mask, B, Tq, context.shape[1], self.num_heads)
 
 
 EXERCISES = ("encoder_block_params", "combined_mask", "attention_mib", "bleu2", "no_positions")
@@ -288,10 +302,7 @@ class PositionwiseFeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.dense_out = nn.Linear(d_ff, d_model)
 
-    def forward(self, x):
-        check.tensor("x", x, spec="(B, T, D)", floating=True)
-        if x.dim() < 1 or x.shape[-1] != self.dense_in.in_features:
-            raise ValueError(f"x must have shape (B, T, D={self.dense_in.in_features}), got {tuple(x.shape)}")
+    def forward(self, x):  # no check here: the block's attention checked the same x (B, T, D) at its entry
         return self.dense_out(self.dropout(self.activation(self.dense_in(x))))
 
 

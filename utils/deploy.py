@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from . import _validate as check
-from .bert import HF_BLOCK_NAMES, BertForSequenceClassification, from_pretrained
+from .bert import BertForSequenceClassification
+from .bert_interop import HF_BLOCK_NAMES, from_pretrained
 
 _COURSE_TO_HF = {course: hf for hf, course in HF_BLOCK_NAMES.items()}
 CARD_TEMPLATE = """# {name}
@@ -33,7 +34,7 @@ A BERT sentence classifier written by the course *Regression to BERT* (chapter 9
 
 
 def course_to_hf_name(name: str) -> str:
-    """The inverse of ``utils.bert.hf_to_course_name``: ``bert.encoder.layer.0.attention.query.weight`` ->
+    """The inverse of ``utils.bert_interop.hf_to_course_name``: ``bert.encoder.layer.0.attention.query.weight`` ->
     ``bert.encoder.layer.0.attention.self.query.weight``; names outside an encoder block are unchanged."""
     if not isinstance(name, str):
         raise TypeError(f"name must be a parameter name (str), got {type(name).__name__}")
@@ -206,30 +207,3 @@ def fine_tune_steps(model, dataset, steps: int, batch_size: int, lr: float, seed
     history = fit(model, loader, nn.CrossEntropyLoss(), optimizer, 1, device=device, scheduler=schedule,
                   clip_grad_norm=1.0, progress=False, amp=amp)
     return {**history, "seconds": time.perf_counter() - began}
-
-
-EXERCISES = ("lora_params_bert_base", "error_budget")
-
-
-def exercise_reference(name: str):
-    """Expected answer of chapter 9's exercise ``name`` (one of :data:`EXERCISES`), computed independently of the
-    learner's code, so the notebook's check cell compares without displaying how the answer is obtained.
-
-    lora_params_bert_base: trainable LoRA numbers (r = 8 on query and value, head not counted) of
-    bert-base-uncased, counted on a shapes-only (meta device) model -> int.
-    error_budget: the largest quantisation error of any weight in a row whose largest magnitude is 1.27
-    (symmetric int8, one scale for the row), measured on 100,001 evenly spaced values -> float.
-    """
-    if name not in EXERCISES:
-        raise ValueError(f"name must be one of {', '.join(EXERCISES)}, got {name!r}")
-    if name == "lora_params_bert_base":
-        from . import bert, lora
-
-        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            base = bert.BertForSequenceClassification(bert.BertConfig(), num_labels=2)
-            lora.add_lora(base, targets=("query", "value"), r=8, alpha=16, train_also=())
-        return lora.trainable_share(base)[0]
-    from . import quantize
-
-    row = torch.linspace(-1.27, 1.27, 100_001)[None]  # every value such a row can hold, finely sampled
-    return float((quantize.dequantize(*quantize.quantize_per_channel(row)) - row).abs().max())

@@ -90,7 +90,7 @@ def onnx_session(path, threads: int | None = None):
 def _keras_classifier_class():
     import keras
 
-    from .bert import KerasBertModel
+    from .bert_keras import KerasBertModel
 
     class KerasBertClassifier(keras.Model):
         """Keras twin of ``utils.bert.BertForSequenceClassification``: ``call(input_ids (B, T),
@@ -111,8 +111,9 @@ def _keras_classifier_class():
 
 def copy_classifier_to_keras(torch_model, keras_model) -> None:
     """Copy a ``BertForSequenceClassification``'s weights into a :class:`KerasBertClassifier` of the same config:
-    BERT's body with ``utils.bert.copy_bert_to_keras``, the head as a Dense kernel (in, out)."""
-    from .bert import BertForSequenceClassification, copy_bert_to_keras
+    BERT's body with ``utils.bert_keras.copy_bert_to_keras``, the head as a Dense kernel (in, out)."""
+    from .bert import BertForSequenceClassification
+    from .bert_keras import copy_bert_to_keras
     from .rnn import linear_to_keras
 
     if not isinstance(torch_model, BertForSequenceClassification):

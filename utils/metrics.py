@@ -38,13 +38,17 @@ def confusion_matrix(y_true, y_pred, num_classes: int | None = None):
     return M
 
 
-def accuracy(y_true, y_pred) -> float:
-    """Fraction of predictions equal to the labels (same shape: no broadcasting)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.size == 0:
-        raise ValueError(f"y_true and y_pred must have the same non-empty shape, got {y_true.shape} and "
-                         f"{y_pred.shape} (an (N, 1) column against (N,) would broadcast to (N, N))")
-    return float(np.mean(y_true == y_pred))
+def accuracy(y_pred, y_true) -> float:
+    """Fraction of predictions equal to the labels; y_pred, y_true (N,) or any one shape (no broadcasting).
+
+    Predictions first, like :func:`utils.train.accuracy` and PyTorch's ``loss(output, target)``; scikit-learn's
+    ``accuracy_score(y_true, y_pred)`` takes them the other way round.
+    """
+    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    if y_pred.shape != y_true.shape or y_pred.size == 0:
+        raise ValueError(f"y_pred and y_true must have the same non-empty shape, got {y_pred.shape} and "
+                         f"{y_true.shape} (an (N, 1) column against (N,) would broadcast to (N, N))")
+    return float(np.mean(y_pred == y_true))
 
 
 def precision_recall_f1(y_true, y_pred, average: str = "binary"):

