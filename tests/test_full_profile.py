@@ -10,6 +10,7 @@ has to hold. Chapter 5 downloads nothing; it runs for its two sequence-to-sequen
 Chapter 1's full profile differs from its quick one in training lengths alone, so it is not run here.
 """
 import json
+import os
 import pathlib
 
 import nbformat
@@ -52,9 +53,11 @@ EXPECTED_DOWNLOADS = {
 def test_full_profile_runs_offline_with_stand_ins(chapter, tmp_path, monkeypatch):
     cache, log = tmp_path / "cache", tmp_path / "downloads.jsonl"
     monkeypatch.setenv("COURSE_PROFILE", "full")
-    monkeypatch.setenv("COURSE_OVERRIDES", json.dumps({**QUICK_SIZES[chapter], "amp": "bfloat16"}))
+    gpu = os.environ.get("COURSE_GPU_CHECK") == "1"  # ./course gpu-check: the same runs on CUDA in float16
+    amp = "float16" if gpu else "bfloat16"
+    monkeypatch.setenv("COURSE_OVERRIDES", json.dumps({**QUICK_SIZES[chapter], "amp": amp}))
     monkeypatch.setenv("COURSE_CACHE", str(cache))
-    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "cuda" if gpu else "cpu")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     path = ROOT / "chapters" / f"{chapter}.ipynb"
     nb = nbformat.read(path, as_version=4)

@@ -228,3 +228,22 @@ def test_lab_turns_jupyter_news_and_update_checks_off_without_writing_to_home(tm
     assert {"const": "false", "title": "Never"} in schema["fetchNews"]["oneOf"]
     assert schema["checkForUpdates"]["type"] == "boolean"
     assert not home.exists(), "nothing may be written to the learner's home"
+
+
+def test_gpu_check_refuses_clearly_without_a_gpu_and_runs_nothing(tmp_path):
+    """`./course gpu-check` asks PyTorch for CUDA first; without it, it says so and runs no test."""
+    course_dir, env_dir = tmp_path / "course", tmp_path / "env"
+    (env_dir / "bin").mkdir(parents=True)
+    course_dir.mkdir()
+    (course_dir / "course").write_text(LAUNCHER)
+    (course_dir / "requirements.txt").write_text("")
+    (env_dir / ".course-requirements.sha256").write_text(hashlib.sha256(b"").hexdigest() + "\n")
+    ran = tmp_path / "ran"
+    # a stand-in Python: the CUDA probe answers "no GPU" (exit 3); anything else would record that it ran
+    (env_dir / "bin" / "python").write_text(f'#!/bin/bash\nif [[ "$1" == "-c" && "$2" == *cuda* ]]; then exit 3; fi\n'
+                                            f'echo "$@" >> {ran}\n')
+    (env_dir / "bin" / "python").chmod(0o755)
+    result = subprocess.run(["bash", str(course_dir / "course"), "gpu-check"], capture_output=True, text=True,
+                            env={**os.environ, "VIRTUAL_ENV": str(env_dir)}, timeout=60)
+    assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Nothing was run" in result.stderr
+    assert not ran.exists()
