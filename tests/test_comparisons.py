@@ -28,7 +28,6 @@ NOT_YET_CONVERTED = {
     ('02_mlp', '## 4. Optimisers from scratch'),
     ('02_mlp', '## 5. Learning-rate schedules'),
     ('02_mlp', '## 6. Regularisation in networks'),
-    ('02_mlp', '## 8. The real task: an MLP against softmax regression on digits'),
     ('02_mlp', '## 9. Pitfalls'),
     ('03_cnn', ''),
     ('03_cnn', '## 10. Summary'),
