@@ -74,9 +74,11 @@ def test_paired_seeds_identical_differences_need_no_division():
         warnings.simplefilter("error")
         same = S.paired_seeds([3.0, 5.0, 4.0], [1.0, 3.0, 2.0])  # d = [2, 2, 2]
         tie = S.paired_seeds([3.0, 5.0, 4.0], [3.0, 5.0, 4.0])  # d = [0, 0, 0]
-    assert (same.low, same.difference, same.high, same.p_value) == (2.0, 2.0, 2.0, 0.0)  # the limit of t
-    assert same.winner == "A" and "no spread over seeds" in same.method
-    assert (tie.low, tie.high, tie.p_value) == (0.0, 0.0, 1.0) and tie.winner is None
+    assert same.difference == 2.0 and (same.low, same.high) == (-math.inf, math.inf) and same.p_value is None
+    assert same.winner is None and "no spread to estimate" in same.method  # equal gaps: no t interval, no verdict
+    with pytest.raises(AssertionError, match="not shown better"):
+        S.require(same)
+    assert tie.difference == 0.0 and tie.p_value is None and tie.winner is None
 
 
 def test_equal_gaps_of_float32_accuracies_count_as_equal_and_the_method_verdict_still_weighs_the_items():
@@ -86,7 +88,7 @@ def test_equal_gaps_of_float32_accuracies_count_as_equal_and_the_method_verdict_
     right_a[:, 440] = True                                      # A: the same plus one image, on every seed
     acc_a, acc_b = (np.float32(r.mean(1)).astype(np.float32) for r in (right_a, right_b))
     over_seeds = S.paired_seeds(100 * acc_a, 100 * acc_b)
-    assert over_seeds.extra["se"] == 0.0 and over_seeds.low == over_seeds.high  # ~1e-7 float noise is not spread
+    assert over_seeds.extra["se"] == 0.0 and over_seeds.winner is None  # ~1e-7 float noise is not a spread
     method = S.seeds_and_items(right_a, right_b)
     assert method.winner is None  # one image out of 450 is not a finding about the method
     with pytest.raises(AssertionError, match="not shown better"):

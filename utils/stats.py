@@ -92,14 +92,16 @@ def verdict(comparison: Comparison) -> str:
 
 def paired_seeds(a, b, *, names=("A", "B"), measure="score", higher_is_better=True, level=0.95) -> Comparison:
     """Paired t interval over training seeds. a, b: (n,) scores of A and B both trained with seed i, n >= 2.
-    Same seed = same data order (and init where shapes allow): luck both share cancels in a_i − b_i.
+    Pairing cancels luck only if the seed really fixes something both runs share (e.g. a DataLoader given its own
+    ``generator=torch.Generator().manual_seed(seed)``, the same initial weights); a seed set once before two runs
+    that draw from the global stream at different points pairs them validly but shares nothing.
 
     d_i = a_i − b_i,  d̄ = mean(d),  s = sqrt(Σ (d_i − d̄)² / (n − 1)),  SE = s / √n
     interval  d̄ ± t_{1−α/2, n−1} · SE  (α = 1 − level),   p = 2 · P(T_{n−1} > |d̄ / SE|)
     Generalises over training randomness, on this test set, and nothing else: whether a gap of a few test items is
     more than the test set's own noise is the question of ``mcnemar`` and ``seeds_and_items``. All d_i equal (to
-    rounding; easy on accuracy's 1/N grid): s = 0, the limit of t is infinite and the interval is the point d̄ —
-    as decisive as seeds can be, on this test set only.
+    rounding; easy on accuracy's 1/N grid, e.g. one extra image on every seed): s = 0 leaves the spread unknown,
+    so there is no t interval and no verdict (the interval printed is −inf to +inf); use ``seeds_and_items``.
     """
     a, b = _vectors(("a", "b"), a, b, minimum=2, what="seeds")
     names, level = _names(names, measure, higher_is_better), _level(level)
@@ -108,41 +110,44 @@ def paired_seeds(a, b, *, names=("A", "B"), measure="score", higher_is_better=Tr
     equal = np.ptp(d) <= 1e-9 * max(1.0, float(np.abs(d).max()))  # float32 accuracies: equal gaps differ by ~1e-7
     se = 0.0 if equal else float(d.std(ddof=1)) / math.sqrt(n)
     t_crit = float(sps.t.ppf(0.5 + level / 2, df))
-    t = mean / se if se else math.copysign(math.inf, mean) if mean else 0.0  # s = 0: the limit of t
-    p = float(2 * sps.t.sf(abs(t), df)) if se else float(mean == 0)
+    t = mean / se if se else math.nan  # s = 0: no estimate of the spread, so no t
+    p = float(2 * sps.t.sf(abs(t), df)) if se else None
+    half = t_crit * se if se else math.inf
     ahead = int(np.sum(d > 0 if higher_is_better else d < 0))
-    return Comparison(*names, measure, mean, mean - t_crit * se, mean + t_crit * se, level, higher_is_better,
+    return Comparison(*names, measure, mean, mean - half, mean + half, level, higher_is_better,
                       over=f"{n} training seeds on this test set",
                       method=(f"paired t, {df} degree{'s' if df > 1 else ''} of freedom" if se else
-                              f"all {n} gaps equal, so no spread over seeds"), n=n, p_value=p,
+                              f"all {n} gaps equal: no spread to estimate, no verdict"), n=n, p_value=p,
                       extra={"se": se, "t": t, "t_crit": t_crit, "a_ahead": ahead},
                       _redo=lambda lv: paired_seeds(a, b, names=names, measure=measure,
                                                     higher_is_better=higher_is_better, level=lv))
 
 
 def mcnemar(correct_a, correct_b, *, names=("A", "B"), measure="accuracy", level=0.95, n_resamples=10_000,
-            seed=0) -> Comparison:
+            seed=0, scale=1.0) -> Comparison:
     """Two classifiers on the same test items. correct_a, correct_b: (N,) bool, True where that model is right.
 
     Only discordant items carry evidence: n10 = #(A right, B wrong), n01 = #(A wrong, B right). If A and B were
     equally good each discordant item would be a fair coin, so p = two-sided binomial test of n10 out of n10 + n01
     at 1/2 (exact McNemar; p = 1 when there are none). Difference acc_A − acc_B = (n10 − n01) / N; its interval is a
-    paired bootstrap over items (the same resampled items for A and B). Generalises over test items, for these
-    trained models. A verdict needs both the interval to exclude 0 and p < 1 − level.
+    paired bootstrap over items (the same resampled items for A and B); ``scale=100`` reports it in points.
+    Generalises over test items, for these trained models. A verdict needs both the interval to exclude 0 and
+    p < 1 − level.
     """
     ca, cb = (_correct(nm, x) for nm, x in (("correct_a", correct_a), ("correct_b", correct_b)))
     n = check.same_length(("correct_a", "correct_b"), ca, cb)
     names, level = _names(names, measure, True), _level(level)
     n10, n01 = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))
     p = float(sps.binomtest(n10, n10 + n01, 0.5).pvalue) if n10 + n01 else 1.0
-    d = ca.astype(np.float64) - cb.astype(np.float64)  # +1, 0 or −1 per item; its mean is acc_A − acc_B
+    scale = check.number("scale", scale, 0.0, low_open=True)
+    d = scale * (ca.astype(np.float64) - cb.astype(np.float64))  # ±scale or 0 per item; mean = scale·(acc_A − acc_B)
     low, high = _percentile_interval(d, np.ones(n), level, n_resamples, seed)
     return Comparison(*names, measure, float(d.mean()), low, high, level, True,
                       over=f"{n} test items for these trained models",
                       method=f"exact McNemar p = {p:.3g}, paired bootstrap", n=n, p_value=p,
                       extra={"a_only": n10, "b_only": n01},
                       _redo=lambda lv: mcnemar(ca, cb, names=names, measure=measure, level=lv,
-                                               n_resamples=n_resamples, seed=seed))
+                                               n_resamples=n_resamples, seed=seed, scale=scale))
 
 
 def paired_bootstrap(a, b, *, sizes=None, names=("A", "B"), measure="score", higher_is_better=True, level=0.95,
