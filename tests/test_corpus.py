@@ -57,6 +57,7 @@ def test_a_changed_or_missing_archive_is_refused_not_read(tmp_path, monkeypatch)
     changed.write_bytes(corpus.ARCHIVE.read_bytes() + b"\0")
     monkeypatch.setattr(corpus, "ARCHIVE", changed)
     corpus._members.cache_clear()
+    corpus._decoded.cache_clear()
     try:
         with pytest.raises(corpus.CorpusError, match="expected " + corpus.SHA256):
             corpus.stdlib_files()
@@ -65,6 +66,7 @@ def test_a_changed_or_missing_archive_is_refused_not_read(tmp_path, monkeypatch)
             corpus.stdlib_files()
     finally:
         corpus._members.cache_clear()
+        corpus._decoded.cache_clear()
 
 
 @pytest.mark.skipif(not ON_3_11_7, reason="the snapshot is built from Python 3.11.7's Lib/ only")

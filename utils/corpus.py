@@ -53,16 +53,23 @@ def _members() -> dict[str, bytes]:
                 if m.isfile()}
 
 
+@functools.cache
+def _decoded() -> dict[str, str]:
+    """The .py members decoded once per process (10 MB of text: not again for every module_source call)."""
+    return {name: data.decode("utf-8") for name, data in _members().items() if name.endswith(".py")}
+
+
 def stdlib_files() -> dict[str, str]:
     """Python 3.11.7's standard-library source files: {path relative to ``Lib/`` with "/" separators: text},
-    sorted by path. Test suites, IDLE and the ``encodings`` tables are not in the snapshot."""
-    return {name: data.decode("utf-8") for name, data in _members().items() if name.endswith(".py")}
+    sorted by path. Test suites, IDLE and the ``encodings`` tables are not in the snapshot. A fresh dict each call,
+    so a caller that edits it changes nobody else's copy."""
+    return dict(_decoded())
 
 
 def module_source(name: str) -> str:
     """The source text of a standard-library module in the snapshot, e.g. ``"argparse"`` or ``"json"`` (a package
     gives its ``__init__.py``); what ``inspect.getsource`` returns for it on Python 3.11.7."""
-    files = stdlib_files()
+    files = _decoded()
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a module name (a non-empty str such as 'argparse'), got {name!r}")
     base = name.replace(".", "/")
@@ -82,7 +89,7 @@ def pydoc_topics() -> dict[str, str]:
     """Python 3.11.7's help topics, ``pydoc_data.topics.topics``: {topic: reStructuredText-like help text}.
 
     Read by parsing the snapshot's ``pydoc_data/topics.py`` as a literal, never by running it."""
-    tree = ast.parse(stdlib_files()["pydoc_data/topics.py"])
+    tree = ast.parse(_decoded()["pydoc_data/topics.py"])
     for node in tree.body:
         if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["topics"]:
             return ast.literal_eval(node.value)
